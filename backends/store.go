@@ -1,0 +1,163 @@
+// Package backends defines the contract between the session manager and the
+// places sessions are kept, and holds its implementations: an in-memory store
+// (backends/memstore) and a Redis store (backends/redisstore). The package
+// backends/storetest is a conformance suite every implementation runs.
+//
+// The contract is deliberately small. A Store loads a record, saves one with
+// compare-and-set on a version number, extends an expiry, and deletes. All
+// keys a Store sees are opaque strings chosen by the manager (by default a
+// hash of the session ID, never the ID itself). Optional capabilities (a
+// per-user index, iteration, counting, health pings) are separate interfaces
+// found by type assertion.
+//
+// Error semantics follow one rule: "not found" is a return value, never an
+// error. An error means the store could not do what was asked, and it says
+// which operation failed (see OpError). ErrConflict is the one expected error:
+// the compare-and-set lost against a concurrent writer.
+package backends
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Record is one stored session: the encoded blob, its version and its expiry.
+type Record struct {
+	// Blob is the encoded session, opaque to the store. A store never
+	// retains or mutates a Blob it was given or returned.
+	Blob []byte
+	// Version increases by one with every successful Save of the key. The
+	// first saved version of a key is 1; version 0 means "does not exist".
+	Version uint64
+	// Expiry is the instant after which the record must not be returned.
+	// It is never zero for a stored record.
+	Expiry time.Time
+}
+
+// Store is the contract every backend implements. All methods are safe for
+// concurrent use and honour ctx cancellation and deadlines.
+type Store interface {
+	// Load returns the record stored under key. found is false (and err nil)
+	// when there is no record or it has expired.
+	Load(ctx context.Context, key string) (rec Record, found bool, err error)
+
+	// Save stores blob under key with the given expiry if, and only if, the
+	// stored version equals expected (0: the key must not exist). It returns
+	// the new version (expected+1). When the stored version differs, Save
+	// writes nothing and returns an error that matches ErrConflict.
+	//
+	// A zero expiry is refused with ErrNoExpiry: no record is ever written
+	// without one. An expiry that is not after the current time deletes the
+	// record instead (when the version matches) and returns version 0.
+	Save(ctx context.Context, key string, blob []byte, expiry time.Time, expected uint64) (version uint64, err error)
+
+	// Touch sets the expiry of an existing record without rewriting its
+	// data or changing its version. A missing key is not an error and is
+	// not created. A zero expiry is refused with ErrNoExpiry.
+	Touch(ctx context.Context, key string, expiry time.Time) error
+
+	// Delete removes the record. A missing key is not an error.
+	Delete(ctx context.Context, key string) error
+}
+
+// UserIndex is implemented by stores that keep, for each user ID, the set of
+// session keys bound to it, so that all sessions of a user can be listed and
+// revoked. Entries of deleted or expired records may linger in the index
+// until the next UserKeys call, which drops them; callers never see them.
+type UserIndex interface {
+	// AddUserKey records that key belongs to userID. The index entry lives
+	// at least until expiry.
+	AddUserKey(ctx context.Context, userID, key string, expiry time.Time) error
+	// RemoveUserKey forgets key for userID. Missing entries are not errors.
+	RemoveUserKey(ctx context.Context, userID, key string) error
+	// UserKeys returns the keys of userID's live sessions, in no order.
+	UserKeys(ctx context.Context, userID string) ([]string, error)
+}
+
+// Renewer is implemented by stores that can replace one record by another in
+// a single atomic step (or at least a single round trip): the new key is
+// created with version 1 only if it does not exist, the old key is deleted,
+// and, when userID is not empty, the user index moves from oldKey to newKey.
+// Stores without it are renewed by the manager with Save, Delete and the
+// UserIndex methods in sequence.
+type Renewer interface {
+	Renew(ctx context.Context, oldKey, newKey string, blob []byte, expiry time.Time, userID string) error
+}
+
+// Iterator is implemented by stores that can enumerate their keys. Backends
+// must not block the server while doing so (Redis uses SCAN, never KEYS).
+type Iterator interface {
+	// Keys calls fn for each live key until fn returns false. Keys added or
+	// removed during the iteration may or may not be seen.
+	Keys(ctx context.Context, fn func(key string) bool) error
+}
+
+// Counter is implemented by stores that can report how many records they
+// hold. The figure may include records that expired but were not yet removed.
+type Counter interface {
+	Count(ctx context.Context) (int, error)
+}
+
+// Pinger is implemented by stores that can check their own health cheaply.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+var (
+	// ErrConflict is returned by Save when the stored version is not the
+	// expected one: another writer saved in between.
+	ErrConflict = errors.New("session store: version conflict")
+	// ErrNoExpiry is returned when a record would be written without an expiry.
+	ErrNoExpiry = errors.New("session store: record without expiry")
+	// ErrClosed is returned by a store that has been closed.
+	ErrClosed = errors.New("session store: closed")
+	// ErrTooLarge is returned by a store that refuses a blob over its limit.
+	ErrTooLarge = errors.New("session store: record too large")
+	// ErrUnavailable marks failures that mean the backend cannot be reached
+	// or cannot serve right now (network errors, timeouts, a server that is
+	// loading or read-only). Stores wrap such errors so that
+	// errors.Is(err, ErrUnavailable) holds; fail-over acts on it.
+	ErrUnavailable = errors.New("session store: unavailable")
+)
+
+// OpError describes a failed store operation.
+type OpError struct {
+	Backend string // "memory", "redis", ...
+	Op      string // "load", "save", "touch", "delete", "renew", ...
+	Err     error
+}
+
+func (e *OpError) Error() string {
+	return fmt.Sprintf("session store %s: %s: %v", e.Backend, e.Op, e.Err)
+}
+
+// Unwrap returns the underlying error.
+func (e *OpError) Unwrap() error { return e.Err }
+
+// IsUnavailable reports whether err means the backend could not be reached
+// or could not serve (see ErrUnavailable).
+func IsUnavailable(err error) bool { return errors.Is(err, ErrUnavailable) }
+
+// IsConflict reports whether err is a lost compare-and-set (see ErrConflict).
+func IsConflict(err error) bool { return errors.Is(err, ErrConflict) }
+
+// unavailableError wraps a cause so that it matches both ErrUnavailable and
+// the cause itself.
+type unavailableError struct{ cause error }
+
+func (e unavailableError) Error() string { return "unavailable: " + e.cause.Error() }
+func (e unavailableError) Unwrap() []error {
+	return []error{ErrUnavailable, e.cause}
+}
+
+// Unavailable wraps err so that errors.Is(err, ErrUnavailable) holds while the
+// original error stays reachable through errors.Is and errors.As. It returns
+// nil for a nil err.
+func Unavailable(err error) error {
+	if err == nil {
+		return nil
+	}
+	return unavailableError{err}
+}
