@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 )
 
@@ -161,3 +162,29 @@ func Unavailable(err error) error {
 	}
 	return unavailableError{err}
 }
+
+// Report collects facts about the store operations made on behalf of one
+// request. The manager puts one in the context it passes to the store;
+// composite stores record in it that an operation was served by a fallback.
+type Report struct {
+	degraded atomic.Bool
+}
+
+type reportKey struct{}
+
+// WithReport returns a context that carries r.
+func WithReport(ctx context.Context, r *Report) context.Context {
+	return context.WithValue(ctx, reportKey{}, r)
+}
+
+// MarkDegraded records, in the Report carried by ctx (if any), that an
+// operation was served by a fallback store rather than the primary.
+func MarkDegraded(ctx context.Context) {
+	if r, ok := ctx.Value(reportKey{}).(*Report); ok {
+		r.degraded.Store(true)
+	}
+}
+
+// Degraded reports whether any operation recorded in r was served by a
+// fallback store.
+func (r *Report) Degraded() bool { return r != nil && r.degraded.Load() }
