@@ -68,23 +68,27 @@ type Store interface {
 // revoked. Entries of deleted or expired records may linger in the index
 // until the next UserKeys call, which drops them; callers never see them.
 type UserIndex interface {
-	// AddUserKey records that key belongs to userID. The index entry lives
-	// at least until expiry.
-	AddUserKey(ctx context.Context, userID, key string, expiry time.Time) error
+	// AddUserKey records that key belongs to userID. deadline is the latest
+	// the session can live (its absolute deadline, not its idle expiry,
+	// which touches extend): the entry must be kept at least until then
+	// while its record exists, and may be dropped after it.
+	AddUserKey(ctx context.Context, userID, key string, deadline time.Time) error
 	// RemoveUserKey forgets key for userID. Missing entries are not errors.
 	RemoveUserKey(ctx context.Context, userID, key string) error
-	// UserKeys returns the keys of userID's live sessions, in no order.
+	// UserKeys returns the keys of userID's sessions whose records still
+	// exist, in no order.
 	UserKeys(ctx context.Context, userID string) ([]string, error)
 }
 
 // Renewer is implemented by stores that can replace one record by another in
-// a single atomic step (or at least a single round trip): the new key is
-// created with version 1 only if it does not exist, the old key is deleted,
-// and, when userID is not empty, the user index moves from oldKey to newKey.
-// Stores without it are renewed by the manager with Save, Delete and the
-// UserIndex methods in sequence.
+// a single atomic step (or at least a single round trip): newKey is created
+// with version 1 only if it does not exist (else ErrConflict and nothing
+// changes), oldKey is deleted, and, when userID is not empty, oldKey is
+// removed from userID's index and newKey added with the given deadline (as
+// in UserIndex.AddUserKey). Stores without it are renewed by the manager
+// with Save, Delete and the UserIndex methods in sequence.
 type Renewer interface {
-	Renew(ctx context.Context, oldKey, newKey string, blob []byte, expiry time.Time, userID string) error
+	Renew(ctx context.Context, oldKey, newKey string, blob []byte, expiry time.Time, userID string, deadline time.Time) error
 }
 
 // Iterator is implemented by stores that can enumerate their keys. Backends
