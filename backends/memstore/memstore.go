@@ -34,11 +34,16 @@ import (
 	"github.com/sessionkit/session/backends"
 )
 
-// Defaults of Options.
+// Defaults of Options, used where a field is zero.
 const (
-	DefaultShards          = 32
-	DefaultMaxSessions     = 100_000
-	DefaultMaxBytes        = 256 << 20 // 256 MiB
+	// DefaultShards is the default number of shards.
+	DefaultShards = 32
+	// DefaultMaxSessions is the default limit on records, across shards.
+	DefaultMaxSessions = 100_000
+	// DefaultMaxBytes is the default limit on key plus blob bytes, across
+	// shards: 256 MiB.
+	DefaultMaxBytes = 256 << 20
+	// DefaultJanitorInterval is the default time between janitor passes.
 	DefaultJanitorInterval = time.Minute
 
 	// MaxShards is the largest Options.Shards accepted.

@@ -33,6 +33,12 @@
 //     for synchronous in-process stores too: a caller that has given up must
 //     not have its write applied behind its back.
 //   - The store holds records of at least 1 MiB.
+//   - Readings of the contract where its text leaves room: a Touch with an
+//     expiry in the past makes the record disappear at once (as a Save with
+//     one does); Renew creates newKey even when oldKey no longer exists (it
+//     may have expired between the manager's Load and the renewal); a user
+//     index entry outlives the idle expiry its record had when it was added,
+//     as long as Touch keeps the record alive.
 //
 // The suite never relies on tight timing: it checks that expired records are
 // gone eventually and that live records are present well before their expiry.
