@@ -1,0 +1,154 @@
+package redisstore
+
+import (
+	"context"
+	"strings"
+	"sync"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// scanCount is the COUNT hint of each SCAN call.
+const scanCount = 500
+
+// maxScanCalls bounds the SCAN calls on one node in one iteration; SCAN
+// finishes long before on any real database.
+const maxScanCalls = 1 << 24
+
+type scanner interface {
+	ScanType(ctx context.Context, cursor uint64, match string, count int64, keyType string) *redis.ScanCmd
+}
+
+// nodes returns what to SCAN: every master of a Cluster, every live shard of
+// a Ring, or the client itself.
+func (s *Store) nodes(ctx context.Context) ([]scanner, error) {
+	var (
+		mu  sync.Mutex
+		out []scanner
+	)
+	collect := func(_ context.Context, c *redis.Client) error {
+		mu.Lock()
+		out = append(out, c)
+		mu.Unlock()
+		return nil
+	}
+	switch c := s.client.(type) {
+	case *redis.ClusterClient:
+		if err := c.ForEachMaster(ctx, collect); err != nil {
+			return nil, err
+		}
+	case *redis.Ring:
+		if err := c.ForEachShard(ctx, collect); err != nil {
+			return nil, err
+		}
+	default:
+		out = append(out, s.client)
+	}
+	return out, nil
+}
+
+// scan calls fn with the key (prefix removed) of every hash under the prefix,
+// node after node, until fn returns false. Each SCAN call gets the store's
+// timeout; the whole iteration is bounded by ctx only.
+func (s *Store) scan(ctx context.Context, op string, fn func(key string) bool) error {
+	c, cancel, err := s.begin(ctx, op)
+	if err != nil {
+		return err
+	}
+	var nodes []scanner
+	err = s.do(c, func(c context.Context) error {
+		var e error
+		nodes, e = s.nodes(c)
+		return e
+	})
+	cancel()
+	if err != nil {
+		return opError(ctx, op, err)
+	}
+	match := escapeGlob(s.prefix) + "*"
+	for _, n := range nodes {
+		var cursor uint64
+		for range maxScanCalls {
+			c, cancel, err := s.begin(ctx, op)
+			if err != nil {
+				return err
+			}
+			var keys []string
+			var next uint64
+			err = s.do(c, func(c context.Context) error {
+				var e error
+				keys, next, e = n.ScanType(c, cursor, match, scanCount, "hash").Result()
+				return e
+			})
+			cancel()
+			if err != nil {
+				return opError(ctx, op, err)
+			}
+			for _, k := range keys {
+				if !fn(strings.TrimPrefix(k, s.prefix)) {
+					return nil
+				}
+			}
+			if cursor = next; cursor == 0 {
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// Keys calls fn with the key of every record under the prefix until fn
+// returns false. It runs SCAN MATCH prefix* TYPE hash (never KEYS), on every
+// master in Cluster, one node after the other; fn is never called
+// concurrently and may use the store. A key may be reported twice while a
+// Cluster moves slots.
+func (s *Store) Keys(ctx context.Context, fn func(key string) bool) error {
+	return s.scan(ctx, "keys", fn)
+}
+
+// Count returns the number of records under the prefix, counted with SCAN
+// (not DBSIZE, since the database may hold other data). It is O(N) in the
+// size of the database: meant for metrics and tools, not for every request.
+func (s *Store) Count(ctx context.Context) (int, error) {
+	n := 0
+	err := s.scan(ctx, "count", func(string) bool { n++; return true })
+	return n, err
+}
+
+// Ping checks that the server answers: PING, sent to every master in Cluster.
+func (s *Store) Ping(ctx context.Context) error {
+	c, cancel, err := s.begin(ctx, "ping")
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	ping := func(c context.Context, cl *redis.Client) error { return cl.Ping(c).Err() }
+	err = s.do(c, func(c context.Context) error {
+		switch cl := s.client.(type) {
+		case *redis.ClusterClient:
+			return cl.ForEachMaster(c, ping)
+		case *redis.Ring:
+			return cl.ForEachShard(c, ping)
+		}
+		return s.client.Ping(c).Err()
+	})
+	if err != nil {
+		return opError(ctx, "ping", err)
+	}
+	return nil
+}
+
+// escapeGlob escapes the characters that SCAN MATCH treats as a pattern.
+func escapeGlob(s string) string {
+	if !strings.ContainsAny(s, `*?[]\^`) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[]\^`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}

@@ -1,0 +1,367 @@
+package redisstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sessionkit/session/backends"
+)
+
+// begin checks that the store is open and the caller's context is live, and
+// returns the context for the operation with the store's timeout applied.
+func (s *Store) begin(ctx context.Context, op string) (context.Context, context.CancelFunc, error) {
+	if s.closed.Load() {
+		return nil, nil, &backends.OpError{Backend: backendName, Op: op, Err: backends.ErrClosed}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, nil, &backends.OpError{Backend: backendName, Op: op, Err: err}
+	}
+	if s.timeout > 0 {
+		c, cancel := context.WithTimeout(ctx, s.timeout)
+		return c, cancel, nil
+	}
+	return ctx, func() {}, nil
+}
+
+// do runs fn. When the client may ignore context deadlines, fn runs in its
+// own goroutine and do returns as soon as ctx ends; fn must then only write
+// variables that the caller reads after do returned nil.
+func (s *Store) do(ctx context.Context, fn func(context.Context) error) error {
+	if !s.guard || ctx.Done() == nil {
+		return fn(ctx)
+	}
+	ch := make(chan error, 1)
+	go func() { ch <- fn(ctx) }()
+	select {
+	case err := <-ch:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *Store) recordKey(key string) string { return s.prefix + key }
+
+// indexKeyHexLen is how many hex digits of SHA-256(userID) name the index:
+// 128 bits, so two users never share one.
+const indexKeyHexLen = 32
+
+// indexKey returns the user index key: prefix + "user:{" + hex(SHA-256(userID))[:32] + "}".
+// The braces are a Cluster hash tag, so one user's index lives in one slot.
+func (s *Store) indexKey(userID string) string {
+	sum := sha256.Sum256([]byte(userID))
+	return s.prefix + "user:{" + hex.EncodeToString(sum[:])[:indexKeyHexLen] + "}"
+}
+
+func unixMilli(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
+
+func foreign(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrForeignValue}, args...)...)
+}
+
+// Load returns the record stored under key. One round trip: one EVALSHA
+// that reads the version, the blob and the expiry (HMGET and PEXPIRETIME).
+func (s *Store) Load(ctx context.Context, key string) (backends.Record, bool, error) {
+	c, cancel, err := s.begin(ctx, "load")
+	if err != nil {
+		return backends.Record{}, false, err
+	}
+	defer cancel()
+	var res any
+	err = s.do(c, func(c context.Context) error {
+		var e error
+		res, e = loadScript.Run(c, s.client, []string{s.recordKey(key)}).Result()
+		return e
+	})
+	if errors.Is(err, redis.Nil) {
+		return backends.Record{}, false, nil
+	}
+	if err != nil {
+		return backends.Record{}, false, opError(ctx, "load", err)
+	}
+	rec, err := parseRecord(res)
+	if err != nil {
+		return backends.Record{}, false, opError(ctx, "load", err)
+	}
+	return rec, true, nil
+}
+
+func parseRecord(res any) (backends.Record, error) {
+	if n, ok := res.(int64); ok && n == resForeign {
+		return backends.Record{}, foreign("not a session hash")
+	}
+	a, ok := res.([]any)
+	if !ok || len(a) != 3 {
+		return backends.Record{}, foreign("unexpected script reply %T", res)
+	}
+	vs, ok1 := a[0].(string)
+	d, ok2 := a[1].(string)
+	ms, ok3 := a[2].(int64)
+	if !ok1 || !ok3 {
+		return backends.Record{}, foreign("unexpected script reply")
+	}
+	if !ok2 && a[1] != nil {
+		return backends.Record{}, foreign("blob of type %T", a[1])
+	}
+	v, err := strconv.ParseUint(vs, 10, 64)
+	if err != nil || v == 0 {
+		return backends.Record{}, foreign("version %q", vs)
+	}
+	switch {
+	case ms == -1:
+		return backends.Record{}, foreign("record without expiry")
+	case ms < 0:
+		// Expired between the two reads of the script: cannot happen
+		// inside one script, but a missing expiry is never returned.
+		return backends.Record{}, foreign("expiry %d", ms)
+	}
+	rec := backends.Record{Version: v, Expiry: time.UnixMilli(ms)}
+	if len(d) > 0 {
+		rec.Blob = []byte(d)
+	}
+	return rec, nil
+}
+
+// Save stores blob under key if the stored version equals expected (see
+// backends.Store). One round trip: one EVALSHA that compares the version and
+// writes the hash and its PEXPIREAT atomically (HGET, HSET, PEXPIREAT).
+func (s *Store) Save(ctx context.Context, key string, blob []byte, expiry time.Time, expected uint64) (uint64, error) {
+	c, cancel, err := s.begin(ctx, "save")
+	if err != nil {
+		return 0, err
+	}
+	defer cancel()
+	if expiry.IsZero() {
+		return 0, opError(ctx, "save", backends.ErrNoExpiry)
+	}
+	del := "0"
+	if !expiry.After(time.Now()) {
+		del = "1"
+	}
+	var res int64
+	err = s.do(c, func(c context.Context) error {
+		var e error
+		res, e = saveScript.Run(c, s.client, []string{s.recordKey(key)},
+			strconv.FormatUint(expected, 10), strconv.FormatUint(expected+1, 10),
+			blob, unixMilli(expiry), del).Int64()
+		return e
+	})
+	if err != nil {
+		return 0, opError(ctx, "save", err)
+	}
+	switch res {
+	case 1:
+		return expected + 1, nil
+	case 0:
+		return 0, nil
+	case resConflict:
+		return 0, opError(ctx, "save", backends.ErrConflict)
+	case resForeign:
+		return 0, opError(ctx, "save", foreign("not a session hash"))
+	}
+	return 0, opError(ctx, "save", fmt.Errorf("redisstore: unexpected script reply %d", res))
+}
+
+// Touch sets the expiry of an existing record. One round trip: PEXPIREAT,
+// which does nothing on a missing key and deletes the key when the time has
+// passed.
+func (s *Store) Touch(ctx context.Context, key string, expiry time.Time) error {
+	c, cancel, err := s.begin(ctx, "touch")
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	if expiry.IsZero() {
+		return opError(ctx, "touch", backends.ErrNoExpiry)
+	}
+	err = s.do(c, func(c context.Context) error {
+		return s.client.PExpireAt(c, s.recordKey(key), expiry).Err()
+	})
+	return opError(ctx, "touch", err)
+}
+
+// Delete removes the record. One round trip: DEL.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	c, cancel, err := s.begin(ctx, "delete")
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	err = s.do(c, func(c context.Context) error {
+		return s.client.Del(c, s.recordKey(key)).Err()
+	})
+	return opError(ctx, "delete", err)
+}
+
+// Renew creates newKey (version 1) unless it exists, deletes oldKey and, for
+// a non-empty userID, moves the user index entry (see backends.Renewer).
+//
+// On one server (and a Sentinel-managed master) this is one round trip: one
+// EVALSHA that does it all atomically. In Cluster (and with a Ring) the keys
+// live in different slots, so it takes two: the new record is created first
+// (a script on its key, which reports a conflict without changing anything),
+// then a pipeline deletes the old record and updates the index (split by
+// go-redis into one batch per node, sent in parallel). If that second step
+// fails, the new record exists and the old one was not deleted; the error
+// says so and the manager must not treat the renewal as done.
+func (s *Store) Renew(ctx context.Context, oldKey, newKey string, blob []byte, expiry time.Time, userID string, deadline time.Time) error {
+	c, cancel, err := s.begin(ctx, "renew")
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	if expiry.IsZero() || (userID != "" && deadline.IsZero()) {
+		return opError(ctx, "renew", backends.ErrNoExpiry)
+	}
+	now := unixMilli(time.Now())
+	if s.single {
+		keys := []string{s.recordKey(oldKey), s.recordKey(newKey)}
+		if userID != "" {
+			keys = append(keys, s.indexKey(userID))
+		}
+		var res int64
+		err = s.do(c, func(c context.Context) error {
+			var e error
+			res, e = renewScript.Run(c, s.client, keys, blob, unixMilli(expiry), now, oldKey, newKey, unixMilli(deadline)).Int64()
+			return e
+		})
+		if err != nil {
+			return opError(ctx, "renew", err)
+		}
+		if res == resConflict {
+			return opError(ctx, "renew", backends.ErrConflict)
+		}
+		return nil
+	}
+
+	var res int64
+	err = s.do(c, func(c context.Context) error {
+		var e error
+		res, e = saveScript.Run(c, s.client, []string{s.recordKey(newKey)}, "0", "1", blob, unixMilli(expiry), "0").Int64()
+		return e
+	})
+	if err != nil {
+		return opError(ctx, "renew", err)
+	}
+	switch res {
+	case 1:
+	case resConflict, resForeign:
+		return opError(ctx, "renew", backends.ErrConflict)
+	default:
+		return opError(ctx, "renew", fmt.Errorf("redisstore: unexpected script reply %d", res))
+	}
+	err = s.do(c, func(c context.Context) error {
+		pipe := s.client.Pipeline()
+		del := pipe.Del(c, s.recordKey(oldKey))
+		var idx *redis.Cmd
+		var idxKey string
+		var idxArgs []any
+		if userID != "" {
+			idxKey = s.indexKey(userID)
+			idxArgs = []any{now, "1", oldKey, "1", newKey, unixMilli(deadline)}
+			idx = indexScript.EvalSha(c, pipe, []string{idxKey}, idxArgs...)
+		}
+		_, e := pipe.Exec(c)
+		if idx != nil && redis.HasErrorPrefix(idx.Err(), "NOSCRIPT") {
+			// The node's script cache was flushed: run it again on its own
+			// (EVALSHA, then EVAL). Nothing of it ran the first time.
+			if e2 := indexScript.Run(c, s.client, []string{idxKey}, idxArgs...).Err(); e2 != nil {
+				return e2
+			}
+			return del.Err()
+		}
+		return e
+	})
+	if err != nil {
+		return opError(ctx, "renew", fmt.Errorf("new record created, old record or user index not updated: %w", err))
+	}
+	return nil
+}
+
+// AddUserKey records that key belongs to userID until deadline. One round
+// trip: one EVALSHA on the user's index (ZREMRANGEBYSCORE of passed
+// deadlines, ZADD, PEXPIREAT at the latest deadline).
+func (s *Store) AddUserKey(ctx context.Context, userID, key string, deadline time.Time) error {
+	c, cancel, err := s.begin(ctx, "add_user_key")
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	if deadline.IsZero() {
+		return opError(ctx, "add_user_key", backends.ErrNoExpiry)
+	}
+	err = s.do(c, func(c context.Context) error {
+		return indexScript.Run(c, s.client, []string{s.indexKey(userID)},
+			unixMilli(time.Now()), "0", "", "1", key, unixMilli(deadline)).Err()
+	})
+	return opError(ctx, "add_user_key", err)
+}
+
+// RemoveUserKey forgets key for userID. One round trip: ZREM.
+func (s *Store) RemoveUserKey(ctx context.Context, userID, key string) error {
+	c, cancel, err := s.begin(ctx, "remove_user_key")
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	err = s.do(c, func(c context.Context) error {
+		return s.client.ZRem(c, s.indexKey(userID), key).Err()
+	})
+	return opError(ctx, "remove_user_key", err)
+}
+
+// UserKeys returns the keys of userID's sessions whose records exist. It
+// reads the index (ZRANGE BYSCORE from now), checks the records with one
+// pipeline of EXISTS (one batch per node in Cluster), and removes the entries
+// of missing records with ZREM: two or three round trips.
+func (s *Store) UserKeys(ctx context.Context, userID string) ([]string, error) {
+	c, cancel, err := s.begin(ctx, "user_keys")
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	var live []string
+	err = s.do(c, func(c context.Context) error {
+		idx := s.indexKey(userID)
+		members, err := s.client.ZRangeByScore(c, idx, &redis.ZRangeBy{
+			Min: "(" + unixMilli(time.Now()), Max: "+inf",
+		}).Result()
+		if err != nil || len(members) == 0 {
+			return err
+		}
+		pipe := s.client.Pipeline()
+		exists := make([]*redis.IntCmd, len(members))
+		for i, m := range members {
+			exists[i] = pipe.Exists(c, s.recordKey(m))
+		}
+		if _, err := pipe.Exec(c); err != nil {
+			return err
+		}
+		var dead []any
+		out := make([]string, 0, len(members))
+		for i, m := range members {
+			if exists[i].Val() == 1 {
+				out = append(out, m)
+			} else {
+				dead = append(dead, m)
+			}
+		}
+		if len(dead) > 0 {
+			// Best effort: a failed cleanup leaves entries the next call drops.
+			_ = s.client.ZRem(c, idx, dead...).Err()
+		}
+		live = out
+		return nil
+	})
+	if err != nil {
+		return nil, opError(ctx, "user_keys", err)
+	}
+	return live, nil
+}

@@ -1,0 +1,102 @@
+package redisstore
+
+import "github.com/redis/go-redis/v9"
+
+// A record is a hash {v: version, d: blob} with an expiry set by PEXPIREAT.
+// The scripts below return small integers for outcomes other than success:
+const (
+	resConflict = -1 // the stored version is not the expected one
+	resForeign  = -2 // the key holds something this store did not write
+)
+
+// loadScript returns {version, blob, expiry in Unix ms}, nil when the key
+// does not exist, or resForeign. PEXPIRETIME exists from Redis 7.0; before
+// that the expiry is derived from PTTL and TIME.
+//
+// KEYS[1] record key.
+var loadScript = redis.NewScript(`
+local r = redis.pcall('HMGET', KEYS[1], 'v', 'd')
+if r['err'] then return -2 end
+if not r[1] then
+  if redis.call('EXISTS', KEYS[1]) == 1 then return -2 end
+  return false
+end
+local t = redis.pcall('PEXPIRETIME', KEYS[1])
+if type(t) == 'table' then
+  t = redis.call('PTTL', KEYS[1])
+  if t >= 0 then
+    local now = redis.call('TIME')
+    t = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) + t
+  end
+end
+return {r[1], r[2], t}
+`)
+
+// saveScript is the compare-and-set. It returns 1 when it wrote, 0 when it
+// deleted (ARGV[5] == '1': the expiry has passed), resConflict or resForeign.
+// Versions are compared as decimal strings, so they never pass through Lua's
+// floating-point numbers.
+//
+// KEYS[1] record key; ARGV[1] expected version ('0': must not exist),
+// ARGV[2] new version, ARGV[3] blob, ARGV[4] expiry in Unix ms, ARGV[5] '1'
+// to delete instead of writing.
+var saveScript = redis.NewScript(`
+local cur = redis.pcall('HGET', KEYS[1], 'v')
+if type(cur) == 'table' then return -2 end
+if not cur then
+  if redis.call('EXISTS', KEYS[1]) == 1 then return -2 end
+  cur = '0'
+end
+if cur ~= ARGV[1] then return -1 end
+if ARGV[5] == '1' then
+  redis.call('DEL', KEYS[1])
+  return 0
+end
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 'd', ARGV[3])
+redis.call('PEXPIREAT', KEYS[1], ARGV[4])
+return 1
+`)
+
+// indexLua updates a user index: a sorted set of session keys scored by the
+// absolute deadline in Unix ms. It drops entries whose deadline has passed,
+// removes one member, adds one, and expires the set with its latest entry.
+const indexLua = `
+local function index(k, now, rm, add, deadline)
+  redis.call('ZREMRANGEBYSCORE', k, '-inf', now)
+  if rm then redis.call('ZREM', k, rm) end
+  if add and tonumber(deadline) > tonumber(now) then
+    redis.call('ZADD', k, deadline, add)
+  end
+  local top = redis.call('ZRANGE', k, -1, -1, 'WITHSCORES')
+  if top[2] then redis.call('PEXPIREAT', k, top[2]) end
+end
+`
+
+// indexScript runs index on one user index key.
+//
+// KEYS[1] index key; ARGV[1] now in Unix ms; ARGV[2] '1' to remove ARGV[3];
+// ARGV[4] '1' to add ARGV[5] with deadline ARGV[6].
+var indexScript = redis.NewScript(indexLua + `
+local rm, add
+if ARGV[2] == '1' then rm = ARGV[3] end
+if ARGV[4] == '1' then add = ARGV[5] end
+index(KEYS[1], ARGV[1], rm, add, ARGV[6])
+return 1
+`)
+
+// renewScript replaces one record by another atomically when all keys live
+// on one server: it creates the new record with version 1 unless the key
+// exists (resConflict), deletes the old one and, when KEYS[3] is given, moves
+// the user index entry.
+//
+// KEYS[1] old record, KEYS[2] new record, KEYS[3] index (optional);
+// ARGV[1] blob, ARGV[2] expiry in Unix ms, ARGV[3] now in Unix ms,
+// ARGV[4] old member, ARGV[5] new member, ARGV[6] deadline in Unix ms.
+var renewScript = redis.NewScript(indexLua + `
+if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
+redis.call('HSET', KEYS[2], 'v', '1', 'd', ARGV[1])
+redis.call('PEXPIREAT', KEYS[2], ARGV[2])
+redis.call('DEL', KEYS[1])
+if KEYS[3] then index(KEYS[3], ARGV[3], ARGV[4], ARGV[5], ARGV[6]) end
+return 1
+`)
