@@ -152,3 +152,35 @@ func escapeGlob(s string) string {
 	}
 	return b.String()
 }
+
+// LoadScripts loads the store's Lua scripts into the script cache of the
+// server (every master in Cluster, every shard of a Ring) with SCRIPT LOAD.
+// It is optional: a script missing from the cache costs one extra round trip
+// (EVALSHA answered NOSCRIPT, then EVAL) the first time a node runs it, for
+// example after a restart, a failover or SCRIPT FLUSH.
+func (s *Store) LoadScripts(ctx context.Context) error {
+	c, cancel, err := s.begin(ctx, "load_scripts")
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	load := func(c context.Context, cl redis.Scripter) error {
+		for _, sc := range scripts {
+			if err := sc.Load(c, cl).Err(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	each := func(c context.Context, cl *redis.Client) error { return load(c, cl) }
+	err = s.do(c, func(c context.Context) error {
+		switch cl := s.client.(type) {
+		case *redis.ClusterClient:
+			return cl.ForEachMaster(c, each)
+		case *redis.Ring:
+			return cl.ForEachShard(c, each)
+		}
+		return load(c, s.client)
+	})
+	return opError(ctx, "load_scripts", err)
+}

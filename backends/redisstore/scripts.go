@@ -100,3 +100,6 @@ redis.call('DEL', KEYS[1])
 if KEYS[3] then index(KEYS[3], ARGV[3], ARGV[4], ARGV[5], ARGV[6]) end
 return 1
 `)
+
+// scripts lists every script, for LoadScripts.
+var scripts = []*redis.Script{loadScript, saveScript, indexScript, renewScript}

@@ -1,0 +1,60 @@
+// Package redisstore keeps sessions in Redis through go-redis v9: one server,
+// a Sentinel-managed master, or a Redis Cluster.
+//
+// Create a Store from your own client with New (Close leaves the client
+// open) or from a URL with NewFromURL (see there for the redis://,
+// rediss://, redis+cluster:// and redis+sentinel:// forms).
+//
+// # Key layout
+//
+// With the default prefix "session:", a session whose key (the hash of its
+// ID chosen by the manager, never the ID itself) is K is stored as
+//
+//	session:K                    HASH {v: version (decimal), d: blob}, PEXPIREAT = the record's expiry
+//	session:user:{H}             ZSET of session keys scored by their absolute deadline (Unix ms),
+//	                             PEXPIREAT = the latest deadline; H = hex(SHA-256(user ID))[:32]
+//
+// The braces around H are a Cluster hash tag: a user's index is one key in
+// one slot, so the scripts that update it work in Cluster. Session keys of
+// the form "user:{...}" are therefore reserved. Expiries are kept in
+// milliseconds, rounded down.
+//
+// # Round trips
+//
+//	Load          1   EVALSHA (HMGET v d, PEXPIRETIME; PTTL and TIME before Redis 7)
+//	Save          1   EVALSHA (version check, HSET, PEXPIREAT; DEL when the expiry has passed)
+//	Touch         1   PEXPIREAT
+//	Delete        1   DEL
+//	Renew         1   EVALSHA on one server or Sentinel (atomic); 2 in Cluster (create, then a pipeline)
+//	AddUserKey    1   EVALSHA on the index
+//	RemoveUserKey 1   ZREM
+//	UserKeys      2-3 ZRANGE BYSCORE, a pipeline of EXISTS, ZREM of stale entries
+//	Keys, Count   SCAN MATCH prefix* TYPE hash, COUNT 500, on every master
+//
+// A script missing from the server's cache (after a restart, a failover or
+// SCRIPT FLUSH) costs one more round trip the first time: go-redis answers
+// NOSCRIPT with EVAL. LoadScripts preloads them.
+//
+// # Reads go to the master
+//
+// Every read is served by the master. A replica may still hold a session
+// that was destroyed or renewed a moment ago on the master, and reading it
+// would undo a logout. Do not pass a client configured to read from
+// replicas: New refuses a ClusterClient with ReadOnly, RouteByLatency or
+// RouteRandomly (ErrReplicaReads), and NewFromURL refuses the matching
+// options; a Sentinel client with ReplicaOnly cannot be detected and must
+// not be used.
+//
+// # Errors
+//
+// Every error is a *backends.OpError with Backend "redis" and the operation
+// name. Network errors, timeouts, an exhausted pool and the replies LOADING,
+// READONLY, MASTERDOWN, CLUSTERDOWN, TRYAGAIN, BUSY, NOREPLICAS and OOM match
+// backends.ErrUnavailable, so fail-over can act on them; a context canceled
+// by the caller does not. A key holding a value this store did not write
+// matches ErrForeignValue. A closed Store, or a go-redis client closed under
+// it, matches backends.ErrClosed.
+//
+// The store needs Redis 6.0 or later (SCAN TYPE); Redis 7 saves a command
+// per Load (PEXPIRETIME).
+package redisstore
