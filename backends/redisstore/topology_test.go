@@ -262,3 +262,17 @@ func TestSentinelFailover(t *testing.T) {
 		t.Errorf("sentinel URL made a %T", s.Client())
 	}
 }
+
+// TestRing runs the conformance suite on a go-redis Ring of two servers,
+// where a session's record and its user's index may live on different shards.
+func TestRing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts two servers")
+	}
+	a, b := redistest.StartServer(t), redistest.StartServer(t)
+	ring := redis.NewRing(&redis.RingOptions{Addrs: map[string]string{"a": a.Addr(), "b": b.Addr()}})
+	t.Cleanup(func() { _ = ring.Close() })
+	storetest.Run(t, func(t *testing.T) backends.Store {
+		return newStore(t, ring, redisstore.WithTimeout(suiteTimeout))
+	})
+}
