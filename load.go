@@ -1,0 +1,141 @@
+package session
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/sessionkit/session/backends"
+)
+
+// token returns the signed session token the request carries, if any.
+func (m *Manager) token(r *http.Request) string {
+	if m.tokenHeader != "" {
+		if t := r.Header.Get(m.tokenHeader); t != "" {
+			return t
+		}
+		auth := r.Header.Get("Authorization")
+		if len(auth) > 8 && strings.EqualFold(auth[:8], "Session ") {
+			return strings.TrimSpace(auth[8:])
+		}
+		return ""
+	}
+	c, err := r.Cookie(m.cookie.CookieName())
+	if err != nil {
+		return ""
+	}
+	return c.Value
+}
+
+// load fills s from the request's token and the store. A token that fails
+// verification, a record that cannot be decoded and an expired record all
+// give a fresh session; only store failures are errors.
+func (m *Manager) load(s *Session) error {
+	now := m.now()
+	fresh := func() {
+		s.id, s.key, s.exists, s.version = "", "", false, 0
+		s.data.Created = now
+		s.data.Deadline = now.Add(m.lifetime)
+		s.data.IdleTimeout, s.data.Persistent, s.data.UserID = 0, false, ""
+		s.data.Values = nil
+		s.loadedUID = ""
+	}
+	tok := m.token(s.r)
+	if tok == "" {
+		fresh()
+		return nil
+	}
+	ctx := s.context()
+	id, err := m.signer.Verify(m.cookie.CookieName(), tok)
+	if err == nil && !validID(id) {
+		err = errMalformedID
+	}
+	if err != nil {
+		m.logger.WarnContext(ctx, "session: rejected session token", "reason", err.Error(), "remote", s.r.RemoteAddr)
+		m.observer.Event(ctx, EventTamperedCookie)
+		fresh()
+		return nil
+	}
+	s.hadToken = true
+	key := m.storeKey(id)
+	rec, found, err := m.loadRecord(ctx, key)
+	if err != nil {
+		return err
+	}
+	if !found {
+		fresh()
+		return nil
+	}
+	data, err := m.codec.Decode(rec.Blob, []byte(key))
+	if err != nil {
+		m.logger.WarnContext(ctx, "session: stored session cannot be decoded", "reason", err.Error(), "session", shortHash(key))
+		m.observer.Event(ctx, EventUndecodable)
+		fresh()
+		return nil
+	}
+	if !now.Before(rec.Expiry) || !now.Before(data.Deadline) {
+		m.observer.Event(ctx, EventExpired)
+		fresh()
+		return nil
+	}
+	s.id, s.key, s.exists, s.version, s.expiry = id, key, true, rec.Version, rec.Expiry
+	s.data = *data
+	s.loadedUID = data.UserID
+	return nil
+}
+
+type tokenError string
+
+func (e tokenError) Error() string { return string(e) }
+
+const errMalformedID = tokenError("session ID has the wrong format")
+
+// shortHash abbreviates a store key for logs: enough to correlate events,
+// useless to take over a session (the key is already a hash of the ID).
+func shortHash(key string) string {
+	if len(key) > 12 {
+		return key[:12]
+	}
+	return key
+}
+
+func (m *Manager) event(s *Session, e Event) {
+	m.observer.Event(s.context(), e)
+	m.logger.DebugContext(s.context(), "session: "+e.String(), "session", shortHash(s.key))
+}
+
+func (m *Manager) loadRecord(ctx context.Context, key string) (backends.Record, bool, error) {
+	start := time.Now()
+	rec, found, err := m.store.Load(ctx, key)
+	m.observer.StoreOp("load", err, time.Since(start))
+	return rec, found, wrapStore("load", err)
+}
+
+func (m *Manager) save(ctx context.Context, key string, blob []byte, exp time.Time, expected uint64) (uint64, error) {
+	start := time.Now()
+	v, err := m.store.Save(ctx, key, blob, exp, expected)
+	m.observer.StoreOp("save", err, time.Since(start))
+	return v, wrapStore("save", err)
+}
+
+func (m *Manager) touch(ctx context.Context, key string, exp time.Time) error {
+	start := time.Now()
+	err := m.store.Touch(ctx, key, exp)
+	m.observer.StoreOp("touch", err, time.Since(start))
+	return wrapStore("touch", err)
+}
+
+func (m *Manager) delete(ctx context.Context, key string) error {
+	start := time.Now()
+	err := m.store.Delete(ctx, key)
+	m.observer.StoreOp("delete", err, time.Since(start))
+	return wrapStore("delete", err)
+}
+
+func (m *Manager) renew(ctx context.Context, rn backends.Renewer, oldKey, newKey string, blob []byte, exp time.Time, userID string, deadline time.Time) error {
+	start := time.Now()
+	err := rn.Renew(ctx, oldKey, newKey, blob, exp, userID, deadline)
+	m.observer.StoreOp("renew", err, time.Since(start))
+	return wrapStore("renew", err)
+}

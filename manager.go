@@ -1,0 +1,505 @@
+package session
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sessionkit/session/backends"
+	"github.com/sessionkit/session/backends/memstore"
+	"github.com/sessionkit/session/codec"
+	"github.com/sessionkit/session/cookies"
+)
+
+// Defaults of the Manager's settings.
+const (
+	DefaultIdleTimeout    = 30 * time.Minute
+	DefaultLifetime       = 24 * time.Hour
+	DefaultTouchInterval  = time.Minute
+	DefaultMaxSize        = 64 << 10
+	DefaultDegradedHeader = "X-Session-Degraded"
+	DefaultTokenHeader    = "Session-Token"
+	// MaxSessionLifetime is the longest lifetime a session can be given
+	// (WithLifetime, SetLifetime): 400 days, the longest browsers keep a
+	// cookie. Signed tokens older than this are refused however they are
+	// stored.
+	MaxSessionLifetime = 400 * 24 * time.Hour
+	minSecretLength       = 32
+	maxCommitAttempts     = 16
+)
+
+// Manager loads and saves sessions for HTTP requests. Create one with New,
+// install its Middleware, and reach the request's session with FromContext.
+// A Manager is immutable after New and safe for concurrent use.
+type Manager struct {
+	store          backends.Store
+	ownStore       io.Closer
+	signer         *cookies.Signer
+	codec          *codec.Pipeline
+	cookie         cookies.Config
+	cookieLifetime time.Duration
+	trustProxy     bool
+	idle           time.Duration
+	lifetime       time.Duration
+	touchInterval  time.Duration
+	maxSize        int
+	maxPerUser     int
+	tokenHeader    string
+	degradedHeader string
+	errorHandler   func(http.ResponseWriter, *http.Request, error)
+	logger         *slog.Logger
+	observer       Observer
+	keyMAC         sync.Pool // of hash.Hash (HMAC for store keys), nil New when unkeyed
+	now            func() time.Time
+}
+
+// An Option configures a Manager. Options are checked once, by New.
+type Option func(*config) error
+
+type config struct {
+	Manager
+	secrets    [][]byte
+	cookieKeys [][]byte
+	keyring    *codec.Keyring
+	codecOpts  []codec.Option
+	pipeline   *codec.Pipeline
+	storeSet   bool
+}
+
+// WithSecret sets the application secret(s), newest first, each at least 32
+// bytes of high-entropy data. From the newest secret the manager derives,
+// with HKDF, separate keys for signing the ID cookie, encrypting stored
+// sessions (AES-256-GCM) and hashing session IDs into store keys. Older
+// secrets still verify cookies and decrypt sessions, so a secret can be
+// rotated by putting the new one first; drop the old one once sessions
+// signed with it have expired. WithSecret, or WithCookieKeys, is required.
+func WithSecret(secrets ...[]byte) Option {
+	return func(c *config) error {
+		if len(secrets) == 0 {
+			return errors.New("WithSecret: no secret")
+		}
+		for i, s := range secrets {
+			if len(s) < minSecretLength {
+				return fmt.Errorf("WithSecret: secret %d is %d bytes, need at least %d", i, len(s), minSecretLength)
+			}
+		}
+		c.secrets = secrets
+		return nil
+	}
+}
+
+// WithCookieKeys sets the HMAC keys that sign the ID cookie, newest first
+// (at least 32 bytes each), instead of deriving one from WithSecret. Without
+// WithSecret, stored sessions are not encrypted unless WithKeyring is given.
+func WithCookieKeys(keys ...[]byte) Option {
+	return func(c *config) error {
+		if len(keys) == 0 {
+			return errors.New("WithCookieKeys: no key")
+		}
+		c.cookieKeys = keys
+		return nil
+	}
+}
+
+// WithKeyring sets the keys that encrypt stored sessions, instead of the key
+// derived from WithSecret.
+func WithKeyring(k *codec.Keyring) Option {
+	return func(c *config) error {
+		if k == nil {
+			return errors.New("WithKeyring: nil keyring")
+		}
+		c.keyring = k
+		return nil
+	}
+}
+
+// WithCodecOptions adds options to the codec pipeline that encodes stored
+// sessions (serializer, compression threshold, padding). The maximum size
+// and the keyring are set by the manager.
+func WithCodecOptions(opts ...codec.Option) Option {
+	return func(c *config) error {
+		c.codecOpts = append(c.codecOpts, opts...)
+		return nil
+	}
+}
+
+// WithStore sets where sessions are kept. The default is an in-memory store
+// (memstore) with its default bounds, closed by Manager.Close. A store
+// passed here is not closed by the manager.
+func WithStore(s backends.Store) Option {
+	return func(c *config) error {
+		if s == nil {
+			return errors.New("WithStore: nil store")
+		}
+		c.store = s
+		c.storeSet = true
+		return nil
+	}
+}
+
+// WithCookie sets the ID cookie's attributes. Zero fields take the defaults
+// of cookies.Config.WithDefaults: name "session", Path "/", SameSite Lax,
+// Secure on TLS requests. HttpOnly is always set unless the config is
+// explicitly built with WithCookieScriptAccess.
+func WithCookie(cfg cookies.Config) Option {
+	return func(c *config) error {
+		cfg.HttpOnly = c.cookie.HttpOnly
+		c.cookie = cfg
+		return nil
+	}
+}
+
+// WithCookieScriptAccess lets page scripts read the ID cookie (it drops
+// HttpOnly). Only do this if a script really needs the cookie: it exposes
+// the session to any script injected into the page.
+func WithCookieScriptAccess() Option {
+	return func(c *config) error {
+		c.cookie.HttpOnly = false
+		return nil
+	}
+}
+
+// WithCookieLifetime makes the ID cookie persistent, with Max-Age d (capped
+// by the session's absolute deadline). The default, 0, is a browser-session
+// cookie (no Max-Age): the browser forgets it when it closes, while the
+// server record keeps its own idle timeout and lifetime. Sessions given
+// their own lifetime with SetLifetime always get a persistent cookie.
+func WithCookieLifetime(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 {
+			return fmt.Errorf("WithCookieLifetime: negative duration %v", d)
+		}
+		c.cookieLifetime = d
+		return nil
+	}
+}
+
+// WithTrustForwardedProto makes requests with "X-Forwarded-Proto: https"
+// count as TLS requests when deciding the cookie's Secure attribute. Enable
+// it only behind a proxy that sets the header itself.
+func WithTrustForwardedProto() Option {
+	return func(c *config) error {
+		c.trustProxy = true
+		return nil
+	}
+}
+
+// WithIdleTimeout sets how long a session lives without requests (default
+// 30 minutes). Activity extends it, at most once per touch interval.
+func WithIdleTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("WithIdleTimeout: %v is not positive", d)
+		}
+		c.idle = d
+		return nil
+	}
+}
+
+// WithLifetime sets the absolute lifetime of a session (default 24 hours):
+// it ends then however active it is. It must not be shorter than the idle
+// timeout.
+func WithLifetime(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 || d > MaxSessionLifetime {
+			return fmt.Errorf("WithLifetime: %v is not in (0, %v]", d, MaxSessionLifetime)
+		}
+		c.lifetime = d
+		return nil
+	}
+}
+
+// WithTouchInterval sets how often, at most, the idle deadline of a session
+// that is read but not changed is extended in the store (default 1 minute).
+// Each extension is a small store write; a shorter interval means a more
+// precise idle timeout at the cost of more writes.
+func WithTouchInterval(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 {
+			return fmt.Errorf("WithTouchInterval: negative duration %v", d)
+		}
+		c.touchInterval = d
+		return nil
+	}
+}
+
+// WithMaxSize sets the maximum encoded size of one session in bytes
+// (default 64 KiB). Set and Commit refuse changes beyond it with ErrTooLarge,
+// and stored blobs are never decoded beyond it.
+func WithMaxSize(n int) Option {
+	return func(c *config) error {
+		if n < 1024 {
+			return fmt.Errorf("WithMaxSize: %d bytes is below the minimum of 1024", n)
+		}
+		c.maxSize = n
+		return nil
+	}
+}
+
+// WithMaxSessionsPerUser limits how many sessions one user may have. When a
+// session is bound to a user who already has n, the oldest are revoked.
+// The default, 0, is no limit. It needs a store with a user index.
+func WithMaxSessionsPerUser(n int) Option {
+	return func(c *config) error {
+		if n < 0 {
+			return fmt.Errorf("WithMaxSessionsPerUser: negative limit %d", n)
+		}
+		c.maxPerUser = n
+		return nil
+	}
+}
+
+// WithTokenHeader makes the manager accept the signed session token in a
+// request header, for API clients without cookies: either in header name or
+// as "Authorization: Session <token>". A new or renewed token is sent back
+// in response header name, and no cookie is set. The default name, used when
+// name is "", is "Session-Token".
+func WithTokenHeader(name string) Option {
+	return func(c *config) error {
+		if name == "" {
+			name = DefaultTokenHeader
+		}
+		if strings.ContainsAny(name, " \t\r\n:") {
+			return fmt.Errorf("WithTokenHeader: invalid header name %q", name)
+		}
+		c.tokenHeader = http.CanonicalHeaderKey(name)
+		return nil
+	}
+}
+
+// WithDegradedHeader sets the response header that marks responses whose
+// session was served by a fallback store (default "X-Session-Degraded",
+// value "true").
+func WithDegradedHeader(name string) Option {
+	return func(c *config) error {
+		if name == "" || strings.ContainsAny(name, " \t\r\n:") {
+			return fmt.Errorf("WithDegradedHeader: invalid header name %q", name)
+		}
+		c.degradedHeader = http.CanonicalHeaderKey(name)
+		return nil
+	}
+}
+
+// WithErrorHandler sets what the middleware does when saving the session
+// fails before the response is sent (for example, the store is down). The
+// default logs the error and answers 500 Internal Server Error.
+func WithErrorHandler(h func(w http.ResponseWriter, r *http.Request, err error)) Option {
+	return func(c *config) error {
+		if h == nil {
+			return errors.New("WithErrorHandler: nil handler")
+		}
+		c.errorHandler = h
+		return nil
+	}
+}
+
+// WithLogger sets the logger for security events (rejected cookies,
+// undecodable records: Warn) and session events (created, renewed,
+// destroyed: Debug). Raw session IDs are never logged. The default is
+// slog.Default().
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error {
+		if l == nil {
+			return errors.New("WithLogger: nil logger")
+		}
+		c.logger = l
+		return nil
+	}
+}
+
+// WithObserver sets the hooks that receive metrics events (see Observer).
+func WithObserver(o Observer) Option {
+	return func(c *config) error {
+		if o == nil {
+			return errors.New("WithObserver: nil observer")
+		}
+		c.observer = o
+		return nil
+	}
+}
+
+// New returns a Manager configured by opts. It checks every option once and
+// returns an error wrapping ErrInvalidConfig for any bad one; it does not
+// contact the store.
+func New(opts ...Option) (*Manager, error) {
+	c := &config{Manager: Manager{
+		idle:           DefaultIdleTimeout,
+		lifetime:       DefaultLifetime,
+		touchInterval:  DefaultTouchInterval,
+		maxSize:        DefaultMaxSize,
+		degradedHeader: DefaultDegradedHeader,
+		cookie:         cookies.Config{HttpOnly: true},
+		now:            time.Now,
+	}}
+	for _, o := range opts {
+		if err := o(c); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		}
+	}
+	m := &c.Manager
+	if err := c.finish(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	return m, nil
+}
+
+func (c *config) finish() error {
+	if c.idle > c.lifetime {
+		return fmt.Errorf("idle timeout %v is longer than the lifetime %v", c.idle, c.lifetime)
+	}
+	c.cookie = c.cookie.WithDefaults()
+	if err := c.cookie.Validate(); err != nil {
+		return err
+	}
+	if c.logger == nil {
+		c.logger = slog.Default()
+	}
+	if c.observer == nil {
+		c.observer = nopObserver{}
+	}
+	if c.errorHandler == nil {
+		logger := c.logger
+		c.errorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
+			logger.ErrorContext(r.Context(), "session: request failed", "error", err)
+			http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
+		}
+	}
+
+	// Keys: explicit ones win over derived ones.
+	signKeys := c.cookieKeys
+	var storeKeys []codec.Key
+	for _, s := range c.secrets {
+		k, err := codec.DeriveKey(s, "sessionkit cookie signing")
+		if err != nil {
+			return err
+		}
+		if c.cookieKeys == nil {
+			signKeys = append(signKeys, k)
+		}
+		ek, err := codec.DeriveKey(s, "sessionkit store encryption")
+		if err != nil {
+			return err
+		}
+		storeKeys = append(storeKeys, codec.Key{ID: keyID(ek), Secret: ek})
+	}
+	if len(signKeys) == 0 {
+		return errors.New("no secret: use WithSecret (or WithCookieKeys)")
+	}
+	signer, err := cookies.NewSigner(signKeys, max(c.lifetime, MaxSessionLifetime))
+	if err != nil {
+		return err
+	}
+	c.signer = signer
+
+	if len(c.secrets) > 0 {
+		hk, err := codec.DeriveKey(c.secrets[0], "sessionkit store key hashing")
+		if err != nil {
+			return err
+		}
+		c.keyMAC.New = func() any { return hmac.New(sha256.New, hk) }
+	}
+
+	copts := append([]codec.Option{codec.WithMaxSize(c.maxSize)}, c.codecOpts...)
+	keyring := c.keyring
+	if keyring == nil && len(storeKeys) > 0 {
+		keyring, err = codec.NewKeyring(codec.AESGCM, storeKeys...)
+		if err != nil {
+			return err
+		}
+	}
+	if keyring != nil {
+		copts = append(copts, codec.WithKeyring(keyring))
+	}
+	c.codec, err = codec.New(copts...)
+	if err != nil {
+		return err
+	}
+
+	if !c.storeSet {
+		ms, err := memstore.New(memstore.Options{})
+		if err != nil {
+			return err
+		}
+		c.store, c.ownStore = ms, ms
+	}
+	return nil
+}
+
+// keyID names a derived encryption key by a hash of it, so that the same
+// secret gives the same key ID in every process.
+func keyID(key []byte) uint32 {
+	sum := sha256.Sum256(key)
+	return binary.BigEndian.Uint32(sum[:4])
+}
+
+// Close releases what the manager created itself (the default in-memory
+// store). Stores passed with WithStore are left to their owner.
+func (m *Manager) Close() error {
+	if m.ownStore != nil {
+		return m.ownStore.Close()
+	}
+	return nil
+}
+
+// Store returns the store the manager uses.
+func (m *Manager) Store() backends.Store { return m.store }
+
+// newID returns a fresh session ID: 256 bits from crypto/rand, base64url.
+func newID() string {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		// crypto/rand.Read does not fail on supported platforms.
+		panic("session: crypto/rand failed: " + err.Error())
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+const idLength = 43 // base64url of 32 bytes, unpadded
+
+func validID(id string) bool {
+	if len(id) != idLength {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// storeKey returns the store key of a session ID: a keyed hash (HMAC-SHA256
+// under a key derived from the secret) or, without a secret, SHA-256. A dump
+// of the store therefore holds no usable session ID.
+func (m *Manager) storeKey(id string) string {
+	var sum [sha256.Size]byte
+	if m.keyMAC.New != nil {
+		h := m.keyMAC.Get().(hash.Hash)
+		h.Reset()
+		io.WriteString(h, id)
+		h.Sum(sum[:0])
+		m.keyMAC.Put(h)
+	} else {
+		sum = sha256.Sum256([]byte(id))
+	}
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// ctx for store calls made on behalf of a request: the request's context,
+// carrying the report that fail-over stores fill in.
+func withReport(ctx context.Context, r *backends.Report) context.Context {
+	return backends.WithReport(ctx, r)
+}

@@ -1,0 +1,59 @@
+package session
+
+import (
+	"context"
+	"time"
+)
+
+// Event is a session lifecycle or security event reported to an Observer.
+type Event int
+
+// The events a Manager reports.
+const (
+	EventCreated        Event = iota + 1 // a new session was first saved
+	EventRenewed                         // the session ID was renewed
+	EventDestroyed                       // the session was destroyed (logout)
+	EventExpired                         // a loaded session was past its idle timeout or lifetime
+	EventTamperedCookie                  // a cookie or token failed verification
+	EventUndecodable                     // a stored record could not be decoded
+	EventUserRevoked                     // sessions of a user were revoked
+)
+
+var eventNames = [...]string{
+	EventCreated:        "created",
+	EventRenewed:        "renewed",
+	EventDestroyed:      "destroyed",
+	EventExpired:        "expired",
+	EventTamperedCookie: "tampered_cookie",
+	EventUndecodable:    "undecodable",
+	EventUserRevoked:    "user_revoked",
+}
+
+// String returns the event's name, for example "created".
+func (e Event) String() string {
+	if e > 0 && int(e) < len(eventNames) {
+		return eventNames[e]
+	}
+	return "unknown"
+}
+
+// Observer receives the manager's metrics events. Its methods are called
+// synchronously on the request path and must be fast and safe for
+// concurrent use. Label values derived from them must stay bounded: none
+// carries a session or user ID.
+type Observer interface {
+	// Event reports a lifecycle or security event.
+	Event(ctx context.Context, e Event)
+	// StoreOp reports one store operation ("load", "save", "touch",
+	// "delete", "renew") made for a request, its error (nil on success)
+	// and how long it took.
+	StoreOp(op string, err error, d time.Duration)
+	// Saved reports the encoded size in bytes of a saved session.
+	Saved(size int)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Event(context.Context, Event)         {}
+func (nopObserver) StoreOp(string, error, time.Duration) {}
+func (nopObserver) Saved(int)                            {}

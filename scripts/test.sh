@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs every check of every module: formatting, go vet, staticcheck, the
+# tests with the race detector, and short runs of the fuzz targets.
+# Tests that need Redis start their own redis-server processes; install
+# redis-server, redis-sentinel and redis-tools first (Debian/Ubuntu:
+# apt-get install redis-server redis-sentinel redis-tools).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+STATICCHECK_VERSION=v0.8.2
+FUZZTIME=${FUZZTIME:-10s}
+
+if ! command -v redis-server >/dev/null 2>&1; then
+	echo "warning: redis-server not found: the Redis tests will be skipped" >&2
+fi
+
+gobin=$(go env GOPATH)/bin
+if [ ! -x "$gobin/staticcheck" ] || ! "$gobin/staticcheck" -version 2>/dev/null | grep -q "${STATICCHECK_VERSION#v}"; then
+	go install "honnef.co/go/tools/cmd/staticcheck@${STATICCHECK_VERSION}"
+fi
+
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+	echo "gofmt needed on:" >&2
+	echo "$unformatted" >&2
+	exit 1
+fi
+
+modules=$(find . -name go.mod -not -path './.git/*' -exec dirname {} \; | sort)
+for mod in $modules; do
+	echo "=== module $mod"
+	(
+		cd "$mod"
+		go vet ./...
+		"$gobin/staticcheck" ./...
+		go test -race -count=1 ./...
+	)
+done
+
+echo "=== fuzz (${FUZZTIME} each)"
+go test -run '^$' -fuzz '^FuzzVerify$' -fuzztime "$FUZZTIME" ./cookies
+go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime "$FUZZTIME" ./codec
+echo "all checks passed"

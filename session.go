@@ -1,0 +1,717 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sessionkit/session/backends"
+	"github.com/sessionkit/session/codec"
+	"github.com/sessionkit/session/cookies"
+)
+
+// Session is the session of one request. Reach it with FromContext inside a
+// handler wrapped by Manager.Middleware. It is loaded from the store on first
+// use, and saved by the middleware just before the response is sent (or
+// explicitly with Commit). A Session is safe for use by several goroutines
+// of the same request; it must not be kept after the request ends.
+//
+// Every method that touches the session's content may need the store and so
+// returns an error; a session that cannot be loaded never panics.
+type Session struct {
+	m      *Manager
+	r      *http.Request
+	w      http.ResponseWriter // where the cookie and headers go
+	report backends.Report
+
+	mu        sync.Mutex
+	loaded    bool
+	loadErr   error
+	ctx       context.Context
+	id        string // "" until a new session needs one
+	key       string // store key of id
+	hadToken  bool   // the request carried a valid token
+	exists    bool   // a stored record backs the session
+	version   uint64
+	expiry    time.Time // the stored record's expiry
+	data      codec.Data
+	ops       []op
+	metaDirty bool   // user or lifetime changed
+	loadedUID string // user bound in the stored record
+	oldKey    string // record to delete on renewal
+	destroyed bool
+	sent      bool // response headers sent: no more cookie changes
+	failed    bool // saving failed before the response: the error handler answered
+	hijacked  bool
+}
+
+type opKind uint8
+
+const (
+	opSet opKind = iota
+	opDelete
+	opClear
+)
+
+// op is one entry of the change set: what this request did, re-applied to
+// the latest stored state when a concurrent request saved first.
+type op struct {
+	kind opKind
+	key  string
+	raw  []byte
+}
+
+func (s *Session) context() context.Context {
+	if s.ctx == nil {
+		s.ctx = backends.WithReport(s.r.Context(), &s.report)
+	}
+	return s.ctx
+}
+
+// load reads the session on first use. Callers hold s.mu.
+func (s *Session) load() error {
+	if s.loaded {
+		return s.loadErr
+	}
+	s.loaded = true
+	s.loadErr = s.m.load(s)
+	return s.loadErr
+}
+
+func (s *Session) dirty() bool {
+	return len(s.ops) > 0 || s.metaDirty || s.oldKey != ""
+}
+
+// writable loads the session and checks that it may still change.
+func (s *Session) writable() error {
+	if err := s.load(); err != nil {
+		return err
+	}
+	if s.destroyed {
+		return ErrDestroyed
+	}
+	if s.sent {
+		return ErrCommitted
+	}
+	return nil
+}
+
+// Get returns the value stored under key, decoded into a T. ok is false
+// (and v the zero T) when the key is absent. The value is decoded from its
+// stored form on every call, so a struct stored with Set comes back as the
+// same struct type without registration; the returned value is the
+// caller's to modify.
+func Get[T any](s *Session, key string) (v T, ok bool, err error) {
+	s.mu.Lock()
+	err = s.load()
+	raw, ok := s.data.Values[key]
+	s.mu.Unlock()
+	if err != nil || !ok {
+		return v, false, err
+	}
+	if err := s.m.codec.Serializer().Unmarshal(raw, &v); err != nil {
+		return v, false, fmt.Errorf("session: decode %q as %T: %w", key, v, err)
+	}
+	return v, true, nil
+}
+
+// Pop returns the value stored under key and deletes it, as Get then Delete
+// in one step: the usual way to read a flash message once.
+func Pop[T any](s *Session, key string) (v T, ok bool, err error) {
+	s.mu.Lock()
+	err = s.writable()
+	raw, ok := s.data.Values[key]
+	if err == nil && ok {
+		delete(s.data.Values, key)
+		s.ops = append(s.ops, op{kind: opDelete, key: key})
+	}
+	s.mu.Unlock()
+	if err != nil || !ok {
+		return v, false, err
+	}
+	if err := s.m.codec.Serializer().Unmarshal(raw, &v); err != nil {
+		return v, false, fmt.Errorf("session: decode %q as %T: %w", key, v, err)
+	}
+	return v, true, nil
+}
+
+// Set stores v under key. v is encoded at once with the manager's
+// serializer (JSON by default), so later changes to v do not affect the
+// session. It returns ErrTooLarge, without storing v, when the session
+// would exceed the maximum size.
+func (s *Session) Set(key string, v any) error {
+	raw, err := s.m.codec.Serializer().Marshal(v)
+	if err != nil {
+		return fmt.Errorf("session: encode %q: %w", key, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.writable(); err != nil {
+		return err
+	}
+	old, had := s.data.Values[key]
+	size := s.approxSize() + len(raw) + len(key)
+	if had {
+		size -= len(old) + len(key)
+	}
+	if size > s.m.maxSize {
+		return fmt.Errorf("%w: %q would make the session about %d bytes, the maximum is %d", ErrTooLarge, key, size, s.m.maxSize)
+	}
+	if s.data.Values == nil {
+		s.data.Values = make(map[string][]byte)
+	}
+	s.data.Values[key] = raw
+	s.ops = append(s.ops, op{kind: opSet, key: key, raw: raw})
+	return nil
+}
+
+// approxSize estimates the encoded size of the session's content.
+func (s *Session) approxSize() int {
+	n := len(s.data.UserID) + 32
+	for k, v := range s.data.Values {
+		n += len(k) + len(v) + 4
+	}
+	return n
+}
+
+// Delete removes key. Deleting an absent key is not an error.
+func (s *Session) Delete(key string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.writable(); err != nil {
+		return err
+	}
+	if _, ok := s.data.Values[key]; !ok {
+		return nil
+	}
+	delete(s.data.Values, key)
+	s.ops = append(s.ops, op{kind: opDelete, key: key})
+	return nil
+}
+
+// Clear removes every value. The session itself, its ID and its user stay.
+func (s *Session) Clear() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.writable(); err != nil {
+		return err
+	}
+	clear(s.data.Values)
+	s.ops = append(s.ops, op{kind: opClear})
+	return nil
+}
+
+// Has reports whether key holds a value.
+func (s *Session) Has(key string) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.load(); err != nil {
+		return false, err
+	}
+	_, ok := s.data.Values[key]
+	return ok, nil
+}
+
+// Keys returns the keys that hold values, sorted.
+func (s *Session) Keys() ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.load(); err != nil {
+		return nil, err
+	}
+	keys := make([]string, 0, len(s.data.Values))
+	for k := range s.data.Values {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys, nil
+}
+
+// Renew gives the session a new random ID, keeping its data, and deletes
+// the record stored under the old ID when the session is saved. Call it on
+// login and on every change of privilege, so that an ID an attacker planted
+// or observed before is worthless afterwards (session fixation).
+func (s *Session) Renew() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.writable(); err != nil {
+		return err
+	}
+	if s.exists && s.oldKey == "" {
+		s.oldKey = s.key
+	}
+	s.id = newID()
+	s.key = s.m.storeKey(s.id)
+	s.metaDirty = true
+	return nil
+}
+
+// Destroy ends the session: its record is deleted and the cookie expired
+// when the response is sent (or at Commit). Further changes in the same
+// request return ErrDestroyed. A request of the same session that is still
+// running cannot bring the record back.
+func (s *Session) Destroy() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.load(); err != nil {
+		return err
+	}
+	if s.sent {
+		return ErrCommitted
+	}
+	s.destroyed = true
+	clear(s.data.Values)
+	s.ops = nil
+	return nil
+}
+
+// SetUser binds the session to a user ID ("" unbinds it), so that the user's
+// sessions can be listed and revoked (Manager.UserSessions, RevokeUser).
+// Binding usually goes with Renew.
+func (s *Session) SetUser(userID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.writable(); err != nil {
+		return err
+	}
+	if s.data.UserID != userID {
+		s.data.UserID = userID
+		s.metaDirty = true
+	}
+	return nil
+}
+
+// User returns the user ID the session is bound to, or "".
+func (s *Session) User() (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	err := s.load()
+	return s.data.UserID, err
+}
+
+// SetLifetime gives this session its own idle timeout and absolute lifetime
+// (counted from its creation), and a persistent cookie that outlives the
+// browser session: the "remember me" of a login form. idle must be
+// positive and not longer than lifetime, which is at most
+// MaxSessionLifetime.
+func (s *Session) SetLifetime(idle, lifetime time.Duration) error {
+	if idle <= 0 || lifetime <= 0 || idle > lifetime || lifetime > MaxSessionLifetime {
+		return fmt.Errorf("session: SetLifetime(%v, %v): need 0 < idle <= lifetime <= %v", idle, lifetime, MaxSessionLifetime)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.writable(); err != nil {
+		return err
+	}
+	s.data.IdleTimeout = idle
+	s.data.Deadline = s.data.Created.Add(lifetime)
+	s.data.Persistent = true
+	s.metaDirty = true
+	return nil
+}
+
+// Handle returns a stable, non-secret identifier of the session (the hash
+// under which it is stored), as listed by Manager.UserSessions: use it to
+// tell the current session apart or to revoke one. It is "" for a new
+// session that has not been saved.
+func (s *Session) Handle() (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.load(); err != nil {
+		return "", err
+	}
+	if !s.exists && !s.dirty() {
+		return "", nil
+	}
+	s.ensureID()
+	return s.key, nil
+}
+
+// Degraded reports whether the session was loaded from or saved to a
+// fallback store because the primary store failed. Responses of such
+// requests carry the degraded header.
+func (s *Session) Degraded() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.load()
+	return s.report.Degraded()
+}
+
+// Commit saves the session now instead of just before the response is
+// sent, and returns any error of the store. Handlers commit explicitly when
+// they need to know that the session was saved before acting on it. The
+// middleware still saves later changes.
+func (s *Session) Commit() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.commit()
+}
+
+func (s *Session) ensureID() {
+	if s.id == "" {
+		s.id = newID()
+		s.key = s.m.storeKey(s.id)
+	}
+}
+
+// expiryAt returns the record's expiry if it is saved at now: the idle
+// deadline, capped by the absolute deadline.
+func (s *Session) expiryAt(now time.Time) time.Time {
+	idle := s.m.idle
+	if s.data.IdleTimeout > 0 {
+		idle = s.data.IdleTimeout
+	}
+	exp := now.Add(idle)
+	if exp.After(s.data.Deadline) {
+		exp = s.data.Deadline
+	}
+	return exp
+}
+
+// commit saves the session. Callers hold s.mu.
+func (s *Session) commit() error {
+	if !s.loaded || s.hijacked {
+		return nil
+	}
+	if s.loadErr != nil {
+		return nil // the handler saw the error; there is nothing to save
+	}
+	m := s.m
+	ctx := s.context()
+	now := m.now()
+	if s.destroyed {
+		return s.commitDestroy(ctx)
+	}
+	exp := s.expiryAt(now)
+	if !exp.After(now) {
+		// The session reached its deadline while the request ran: it
+		// ends here and nothing is written without an expiry.
+		s.destroyed = true
+		return s.commitDestroy(ctx)
+	}
+	if !s.dirty() {
+		if s.exists && exp.Sub(s.expiry) >= m.touchInterval && exp.After(s.expiry) {
+			if err := m.touch(ctx, s.key, exp); err != nil {
+				return err
+			}
+			s.expiry = exp
+		}
+		s.writeHeaders(false)
+		return nil
+	}
+
+	s.ensureID()
+	created := !s.exists && s.oldKey == ""
+	renewed := s.oldKey != ""
+	var err error
+	switch {
+	case renewed:
+		err = s.saveRenewed(ctx, exp)
+	case created:
+		err = s.saveNew(ctx, exp)
+	default:
+		err = s.saveExisting(ctx, exp)
+	}
+	if err != nil {
+		return err
+	}
+	if s.destroyed { // the record vanished under us (logout elsewhere)
+		s.writeHeaders(false)
+		return nil
+	}
+	if s.data.UserID != s.loadedUID || renewed || created {
+		if err := s.updateUserIndex(ctx, renewed); err != nil {
+			return err
+		}
+	}
+	s.loadedUID = s.data.UserID
+	s.ops, s.metaDirty, s.oldKey = s.ops[:0], false, ""
+	s.exists = true
+	s.expiry = exp
+	switch {
+	case created:
+		m.event(s, EventCreated)
+	case renewed:
+		m.event(s, EventRenewed)
+	}
+	s.writeHeaders(created || renewed || s.data.Persistent)
+	return nil
+}
+
+func (s *Session) encode() ([]byte, error) {
+	blob, err := s.m.codec.Encode(&s.data, []byte(s.key))
+	if err != nil {
+		if errors.Is(err, codec.ErrTooLarge) {
+			return nil, fmt.Errorf("%w: %w", ErrTooLarge, err)
+		}
+		return nil, fmt.Errorf("session: encode: %w", err)
+	}
+	if len(blob) > s.m.maxSize {
+		return nil, fmt.Errorf("%w: encoded session is %d bytes, the maximum is %d", ErrTooLarge, len(blob), s.m.maxSize)
+	}
+	s.m.observer.Saved(len(blob))
+	return blob, nil
+}
+
+func (s *Session) saveNew(ctx context.Context, exp time.Time) error {
+	blob, err := s.encode()
+	if err != nil {
+		return err
+	}
+	v, err := s.m.save(ctx, s.key, blob, exp, 0)
+	if err != nil {
+		return err
+	}
+	s.version = v
+	return nil
+}
+
+func (s *Session) saveRenewed(ctx context.Context, exp time.Time) error {
+	blob, err := s.encode()
+	if err != nil {
+		return err
+	}
+	m := s.m
+	if rn, ok := m.store.(backends.Renewer); ok {
+		if err := m.renew(ctx, rn, s.oldKey, s.key, blob, exp, s.data.UserID, s.data.Deadline); err != nil {
+			return err
+		}
+	} else {
+		if _, err := m.save(ctx, s.key, blob, exp, 0); err != nil {
+			return err
+		}
+		if err := m.delete(ctx, s.oldKey); err != nil {
+			return err
+		}
+	}
+	s.version = 1
+	return nil
+}
+
+// saveExisting writes the change set with compare-and-set, re-applying it
+// to the latest stored state when another request saved first.
+func (s *Session) saveExisting(ctx context.Context, exp time.Time) error {
+	m := s.m
+	for attempt := 0; ; attempt++ {
+		blob, err := s.encode()
+		if err != nil {
+			return err
+		}
+		v, err := m.save(ctx, s.key, blob, exp, s.version)
+		if err == nil {
+			s.version = v
+			return nil
+		}
+		if !backends.IsConflict(err) {
+			return err
+		}
+		if attempt == maxCommitAttempts {
+			return fmt.Errorf("session: save gave up after %d conflicting writers: %w", attempt, err)
+		}
+		rec, found, err := m.loadRecord(ctx, s.key)
+		if err != nil {
+			return err
+		}
+		if !found {
+			// Destroyed or renewed by another request: never bring it back.
+			s.destroyed, s.exists = true, false
+			clear(s.data.Values)
+			return nil
+		}
+		latest, err := m.codec.Decode(rec.Blob, []byte(s.key))
+		if err != nil {
+			return fmt.Errorf("session: merge with stored record: %w", err)
+		}
+		s.rebase(latest)
+		s.version = rec.Version
+	}
+}
+
+// rebase re-applies this request's change set onto latest.
+func (s *Session) rebase(latest *codec.Data) {
+	if latest.Values == nil {
+		latest.Values = make(map[string][]byte)
+	}
+	for _, o := range s.ops {
+		switch o.kind {
+		case opSet:
+			latest.Values[o.key] = o.raw
+		case opDelete:
+			delete(latest.Values, o.key)
+		case opClear:
+			clear(latest.Values)
+		}
+	}
+	if s.metaDirty {
+		latest.UserID = s.data.UserID
+		latest.IdleTimeout = s.data.IdleTimeout
+		latest.Deadline = s.data.Deadline
+		latest.Persistent = s.data.Persistent
+	}
+	s.data = *latest
+}
+
+func (s *Session) commitDestroy(ctx context.Context) error {
+	m := s.m
+	for _, key := range []string{s.oldKey, s.key} {
+		if key == "" || (key == s.key && !s.exists) {
+			continue
+		}
+		if err := m.delete(ctx, key); err != nil {
+			return err
+		}
+		if s.loadedUID != "" {
+			if ui, ok := m.store.(backends.UserIndex); ok {
+				if err := ui.RemoveUserKey(ctx, s.loadedUID, key); err != nil {
+					return wrapStore("user index", err)
+				}
+			}
+		}
+	}
+	wasStored := s.exists || s.oldKey != ""
+	s.exists, s.oldKey, s.ops, s.metaDirty = false, "", nil, false
+	if wasStored {
+		m.event(s, EventDestroyed)
+	}
+	if s.hadToken && !s.sent {
+		s.expireToken()
+	}
+	s.writeHeaders(false)
+	return nil
+}
+
+func (s *Session) updateUserIndex(ctx context.Context, renewed bool) error {
+	ui, ok := s.m.store.(backends.UserIndex)
+	if !ok {
+		return nil
+	}
+	_, renewer := s.m.store.(backends.Renewer)
+	if s.loadedUID != "" && (s.loadedUID != s.data.UserID || (renewed && !renewer)) {
+		old := s.key
+		if renewed {
+			old = s.oldKey
+		}
+		if err := ui.RemoveUserKey(ctx, s.loadedUID, old); err != nil {
+			return wrapStore("user index", err)
+		}
+	}
+	if s.data.UserID == "" || (renewed && renewer) {
+		return nil // Renew already moved the entry
+	}
+	if err := ui.AddUserKey(ctx, s.data.UserID, s.key, s.data.Deadline); err != nil {
+		return wrapStore("user index", err)
+	}
+	if s.data.UserID != s.loadedUID && s.m.maxPerUser > 0 {
+		return s.m.enforceUserLimit(ctx, s.data.UserID, s.key)
+	}
+	return nil
+}
+
+// writeHeaders sets the cookie (when asked), the cache headers that go with
+// it, and the degraded header on the response. Callers hold s.mu.
+func (s *Session) writeHeaders(cookie bool) {
+	if s.sent || s.w == nil {
+		return
+	}
+	h := s.w.Header()
+	if s.report.Degraded() {
+		h.Set(s.m.degradedHeader, "true")
+	}
+	if !cookie {
+		return
+	}
+	token, err := s.m.signer.Sign(s.m.cookie.CookieName(), s.id)
+	if err != nil {
+		s.m.logger.ErrorContext(s.r.Context(), "session: signing the session ID failed", "error", err)
+		return
+	}
+	if s.m.tokenHeader != "" {
+		h.Set(s.m.tokenHeader, token)
+		noSharedCache(h, s.m.tokenHeader)
+		return
+	}
+	var maxAge time.Duration
+	if s.data.Persistent || s.m.cookieLifetime > 0 {
+		maxAge = s.data.Deadline.Sub(s.m.now())
+		if s.m.cookieLifetime > 0 && !s.data.Persistent && s.m.cookieLifetime < maxAge {
+			maxAge = s.m.cookieLifetime
+		}
+	}
+	secure := cookies.IsSecureRequest(s.r, s.m.trustProxy)
+	setCookie(h, s.m.cookie.New(token, maxAge, secure))
+	noSharedCache(h, "Cookie")
+}
+
+func (s *Session) expireToken() {
+	h := s.w.Header()
+	if s.m.tokenHeader != "" {
+		h.Set(s.m.tokenHeader, "")
+		noSharedCache(h, s.m.tokenHeader)
+		return
+	}
+	setCookie(h, s.m.cookie.Expired(cookies.IsSecureRequest(s.r, s.m.trustProxy)))
+	noSharedCache(h, "Cookie")
+}
+
+// setCookie adds c, replacing an earlier Set-Cookie of the same name set by
+// this package in the same response (a commit followed by a renewal).
+func setCookie(h http.Header, c *http.Cookie) {
+	prefix := c.Name + "="
+	lines := h["Set-Cookie"]
+	out := lines[:0]
+	for _, l := range lines {
+		if !strings.HasPrefix(l, prefix) {
+			out = append(out, l)
+		}
+	}
+	if v := c.String(); v != "" {
+		out = append(out, v)
+	}
+	h["Set-Cookie"] = out
+}
+
+// noSharedCache keeps shared caches from storing a response that sets the
+// session token, without overriding a stricter choice of the handler:
+// "no-store" is set when the handler set no Cache-Control, "private" is
+// added when the handler's value allows shared caching; Vary gets the
+// header the token travels in.
+func noSharedCache(h http.Header, vary string) {
+	cc := h.Get("Cache-Control")
+	switch {
+	case cc == "":
+		h.Set("Cache-Control", "no-store")
+	case hasDirective(cc, "no-store") || hasDirective(cc, "private"):
+	default:
+		parts := []string{"private"}
+		for _, d := range strings.Split(cc, ",") {
+			d = strings.TrimSpace(d)
+			if d != "" && !strings.EqualFold(d, "public") && !strings.HasPrefix(strings.ToLower(d), "s-maxage") {
+				parts = append(parts, d)
+			}
+		}
+		h.Set("Cache-Control", strings.Join(parts, ", "))
+	}
+	for _, v := range h.Values("Vary") {
+		for _, f := range strings.Split(v, ",") {
+			if f = strings.TrimSpace(f); f == "*" || strings.EqualFold(f, vary) {
+				return
+			}
+		}
+	}
+	h.Add("Vary", vary)
+}
+
+func hasDirective(cc, d string) bool {
+	for _, part := range strings.Split(cc, ",") {
+		name, _, _ := strings.Cut(strings.TrimSpace(part), "=")
+		if strings.EqualFold(name, d) {
+			return true
+		}
+	}
+	return false
+}

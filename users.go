@@ -1,0 +1,146 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/sessionkit/session/backends"
+)
+
+// ErrNoUserIndex is returned by the user functions when the store keeps no
+// user index (it does not implement backends.UserIndex).
+var ErrNoUserIndex = errors.New("session: store has no user index")
+
+// SessionInfo describes one session of a user, as listed by UserSessions.
+type SessionInfo struct {
+	// Handle identifies the session without revealing its ID (see
+	// Session.Handle).
+	Handle string
+	// Created is when the session was created (kept across renewals).
+	Created time.Time
+	// LastSeen is when the session was last used, to within the touch
+	// interval.
+	LastSeen time.Time
+	// Expires is when the session ends unless it is used again.
+	Expires time.Time
+	// Persistent reports a remember-me session (see SetLifetime).
+	Persistent bool
+}
+
+func (m *Manager) userIndex() (backends.UserIndex, error) {
+	ui, ok := m.store.(backends.UserIndex)
+	if !ok {
+		return nil, ErrNoUserIndex
+	}
+	return ui, nil
+}
+
+// UserSessions lists the live sessions bound to userID (see
+// Session.SetUser), oldest first.
+func (m *Manager) UserSessions(ctx context.Context, userID string) ([]SessionInfo, error) {
+	ui, err := m.userIndex()
+	if err != nil {
+		return nil, err
+	}
+	keys, err := ui.UserKeys(ctx, userID)
+	if err != nil {
+		return nil, wrapStore("user index", err)
+	}
+	now := m.now()
+	infos := make([]SessionInfo, 0, len(keys))
+	for _, key := range keys {
+		rec, found, err := m.loadRecord(ctx, key)
+		if err != nil {
+			return nil, err
+		}
+		if !found {
+			continue
+		}
+		d, err := m.codec.Decode(rec.Blob, []byte(key))
+		if err != nil || d.UserID != userID || !now.Before(d.Deadline) || !now.Before(rec.Expiry) {
+			continue // undecodable, rebound or dead: not this user's live session
+		}
+		idle := m.idle
+		if d.IdleTimeout > 0 {
+			idle = d.IdleTimeout
+		}
+		last := rec.Expiry.Add(-idle)
+		if last.Before(d.Created) {
+			last = d.Created
+		}
+		infos = append(infos, SessionInfo{Handle: key, Created: d.Created, LastSeen: last, Expires: rec.Expiry, Persistent: d.Persistent})
+	}
+	slices.SortFunc(infos, func(a, b SessionInfo) int { return a.Created.Compare(b.Created) })
+	return infos, nil
+}
+
+// RevokeUser destroys every session bound to userID except those whose
+// handles are listed in except (pass the current session's Handle to "log
+// out everywhere else"). It returns how many sessions it revoked. A revoked
+// session's next request starts a fresh, anonymous session.
+func (m *Manager) RevokeUser(ctx context.Context, userID string, except ...string) (int, error) {
+	ui, err := m.userIndex()
+	if err != nil {
+		return 0, err
+	}
+	keys, err := ui.UserKeys(ctx, userID)
+	if err != nil {
+		return 0, wrapStore("user index", err)
+	}
+	n := 0
+	for _, key := range keys {
+		if slices.Contains(except, key) {
+			continue
+		}
+		if err := m.revoke(ctx, ui, userID, key); err != nil {
+			return n, err
+		}
+		n++
+	}
+	if n > 0 {
+		m.observer.Event(ctx, EventUserRevoked)
+		m.logger.InfoContext(ctx, "session: user sessions revoked", "count", n)
+	}
+	return n, nil
+}
+
+func (m *Manager) revoke(ctx context.Context, ui backends.UserIndex, userID, key string) error {
+	if err := m.delete(ctx, key); err != nil {
+		return err
+	}
+	if err := ui.RemoveUserKey(ctx, userID, key); err != nil {
+		return wrapStore("user index", err)
+	}
+	return nil
+}
+
+// enforceUserLimit revokes the oldest sessions of userID beyond the
+// configured maximum, never the session keep.
+func (m *Manager) enforceUserLimit(ctx context.Context, userID, keep string) error {
+	infos, err := m.UserSessions(ctx, userID)
+	if err != nil {
+		return err
+	}
+	excess := len(infos) - m.maxPerUser
+	if excess <= 0 {
+		return nil
+	}
+	ui, _ := m.userIndex()
+	for _, info := range infos {
+		if excess == 0 {
+			break
+		}
+		if info.Handle == keep {
+			continue
+		}
+		if err := m.revoke(ctx, ui, userID, info.Handle); err != nil {
+			return fmt.Errorf("session: enforce per-user limit: %w", err)
+		}
+		excess--
+	}
+	m.observer.Event(ctx, EventUserRevoked)
+	return nil
+}
