@@ -238,10 +238,14 @@ func TestRestartWithDataLost(t *testing.T) {
 		}
 	}
 	srv.Restart(false)
-	// The pool's connections died with the server; go-redis redials. The
-	// first command on a dead connection may fail: a retry must succeed.
+	// The pool's connections died with the server; go-redis notices the
+	// dead connection, redials and retries (MaxRetries), so no error is
+	// expected. Should one happen, it must be ErrUnavailable and short-lived.
 	var err error
-	for range 10 {
+	for i := range 10 {
+		if i > 0 {
+			t.Logf("Load after restart, attempt %d: %v", i, err)
+		}
 		var found bool
 		_, found, err = s.Load(ctx, "k0")
 		if err == nil {
@@ -445,7 +449,8 @@ func TestHungServer(t *testing.T) {
 			if !backends.IsUnavailable(err) {
 				t.Errorf("%s %s on a hung server = %v, want ErrUnavailable", name, op, err)
 			}
-			if took > 5*timeout {
+			// Well under go-redis's own 3 s read timeout (times retries).
+			if took > 10*timeout {
 				t.Errorf("%s %s took %v with a timeout of %v", name, op, took, timeout)
 			}
 			t.Logf("%s %s: %v after %v", name, op, err, took.Round(time.Millisecond))
