@@ -65,6 +65,12 @@ func (m *Manager) load(s *Session) error {
 	}
 	if !found {
 		fresh()
+		if s.report.Degraded() {
+			// The primary store could not be asked: the record may well
+			// exist there. Keep the ID, so that changes made now are
+			// merged onto it when the primary is back.
+			s.id, s.key = id, key
+		}
 		return nil
 	}
 	data, err := m.codec.Decode(rec.Blob, []byte(key))

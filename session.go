@@ -408,6 +408,7 @@ func (s *Session) commit() error {
 	s.ensureID()
 	created := !s.exists && s.oldKey == ""
 	renewed := s.oldKey != ""
+	ctx = backends.WithReplay(ctx, s.replayFunc(exp, created || renewed))
 	var err error
 	switch {
 	case renewed:
@@ -532,21 +533,87 @@ func (s *Session) saveExisting(ctx context.Context, exp time.Time) error {
 	}
 }
 
-// rebase re-applies this request's change set onto latest.
-func (s *Session) rebase(latest *codec.Data) {
-	if latest.Values == nil {
-		latest.Values = make(map[string][]byte)
-	}
-	for _, o := range s.ops {
-		switch o.kind {
-		case opSet:
-			latest.Values[o.key] = o.raw
-		case opDelete:
-			delete(latest.Values, o.key)
-		case opClear:
-			clear(latest.Values)
+// replayFunc captures this request's change set so that a fail-over store
+// can re-apply it to the primary store after an outage. whole says the
+// session's metadata must be written too (a created or renewed session).
+func (s *Session) replayFunc(exp time.Time, whole bool) backends.ReplayFunc {
+	m, key := s.m, s.key
+	ops := slices.Clone(s.ops)
+	meta := s.data
+	meta.Values = nil
+	if whole {
+		// A created or renewed session is replayed as its whole content.
+		ops = ops[:0]
+		for k, v := range s.data.Values {
+			ops = append(ops, op{kind: opSet, key: k, raw: v})
 		}
 	}
+	withMeta := whole || s.metaDirty
+	return func(ctx context.Context, st backends.Store) error {
+		for attempt := 0; attempt <= maxCommitAttempts; attempt++ {
+			if !exp.After(m.now()) {
+				return nil // the session has ended meanwhile
+			}
+			rec, found, err := st.Load(ctx, key)
+			if err != nil {
+				return err
+			}
+			d := &codec.Data{}
+			if found {
+				if d, err = m.codec.Decode(rec.Blob, []byte(key)); err != nil {
+					return fmt.Errorf("session: replay onto stored record: %w", err)
+				}
+			} else {
+				*d = meta
+			}
+			applyOps(d, ops)
+			if withMeta {
+				copyMeta(d, &meta)
+			}
+			blob, err := m.codec.Encode(d, []byte(key))
+			if err != nil {
+				return err
+			}
+			e := exp
+			if found && rec.Expiry.After(e) {
+				e = rec.Expiry
+			}
+			_, err = st.Save(ctx, key, blob, e, rec.Version)
+			if !backends.IsConflict(err) {
+				return err
+			}
+		}
+		return fmt.Errorf("session: replay gave up after %d conflicting writers", maxCommitAttempts)
+	}
+}
+
+func applyOps(d *codec.Data, ops []op) {
+	if d.Values == nil {
+		d.Values = make(map[string][]byte, len(ops))
+	}
+	for _, o := range ops {
+		switch o.kind {
+		case opSet:
+			d.Values[o.key] = o.raw
+		case opDelete:
+			delete(d.Values, o.key)
+		case opClear:
+			clear(d.Values)
+		}
+	}
+}
+
+func copyMeta(dst, src *codec.Data) {
+	dst.Created = src.Created
+	dst.UserID = src.UserID
+	dst.IdleTimeout = src.IdleTimeout
+	dst.Deadline = src.Deadline
+	dst.Persistent = src.Persistent
+}
+
+// rebase re-applies this request's change set onto latest.
+func (s *Session) rebase(latest *codec.Data) {
+	applyOps(latest, s.ops)
 	if s.metaDirty {
 		latest.UserID = s.data.UserID
 		latest.IdleTimeout = s.data.IdleTimeout
