@@ -56,9 +56,9 @@
 // at Warn level as a security event, and the store is not asked. Signing
 // keys can be rotated (WithSecret or WithCookieKeys, newest first).
 //
-// What is stored: the store key is a keyed hash of the session ID (HMAC
-// under a key derived from the secret), so a dump of the store yields no
-// usable session ID. The record is encoded by package codec: values are
+// What is stored: the store key is the SHA-256 of the session ID, so a
+// dump of the store yields no usable session ID (the ID's 256 random bits
+// make the hash impossible to reverse or guess). The record is encoded by package codec: values are
 // serialized (JSON by default), compressed with zstd above a size threshold,
 // and, when a secret is configured, encrypted with AES-256-GCM using the
 // store key as associated data, so a record copied under another session's

@@ -1,7 +1,6 @@
 package session_test
 
 import (
-
 	"context"
 	"encoding/base64"
 	"fmt"
@@ -485,5 +484,3 @@ func TestFromContextWithoutMiddleware(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
-
-

@@ -2,19 +2,16 @@ package session
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/sessionkit/session/backends"
@@ -36,8 +33,8 @@ const (
 	// cookie. Signed tokens older than this are refused however they are
 	// stored.
 	MaxSessionLifetime = 400 * 24 * time.Hour
-	minSecretLength       = 32
-	maxCommitAttempts     = 16
+	minSecretLength    = 32
+	maxCommitAttempts  = 16
 )
 
 // Manager loads and saves sessions for HTTP requests. Create one with New,
@@ -61,7 +58,6 @@ type Manager struct {
 	errorHandler   func(http.ResponseWriter, *http.Request, error)
 	logger         *slog.Logger
 	observer       Observer
-	keyMAC         sync.Pool // of hash.Hash (HMAC for store keys), nil New when unkeyed
 	now            func() time.Time
 }
 
@@ -403,14 +399,6 @@ func (c *config) finish() error {
 	}
 	c.signer = signer
 
-	if len(c.secrets) > 0 {
-		hk, err := codec.DeriveKey(c.secrets[0], "sessionkit store key hashing")
-		if err != nil {
-			return err
-		}
-		c.keyMAC.New = func() any { return hmac.New(sha256.New, hk) }
-	}
-
 	copts := append([]codec.Option{codec.WithMaxSize(c.maxSize)}, c.codecOpts...)
 	keyring := c.keyring
 	if keyring == nil && len(storeKeys) > 0 {
@@ -481,20 +469,12 @@ func validID(id string) bool {
 	return true
 }
 
-// storeKey returns the store key of a session ID: a keyed hash (HMAC-SHA256
-// under a key derived from the secret) or, without a secret, SHA-256. A dump
-// of the store therefore holds no usable session ID.
+// storeKey returns the store key of a session ID: its SHA-256, base64url.
+// The ID has 256 bits of entropy, so the hash can neither be reversed nor
+// guessed, and a dump of the store holds no usable session ID. The hash is
+// not keyed, so rotating the secret does not move the records.
 func (m *Manager) storeKey(id string) string {
-	var sum [sha256.Size]byte
-	if m.keyMAC.New != nil {
-		h := m.keyMAC.Get().(hash.Hash)
-		h.Reset()
-		io.WriteString(h, id)
-		h.Sum(sum[:0])
-		m.keyMAC.Put(h)
-	} else {
-		sum = sha256.Sum256([]byte(id))
-	}
+	sum := sha256.Sum256([]byte(id))
 	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
