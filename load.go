@@ -52,7 +52,7 @@ func (m *Manager) load(s *Session) error {
 		err = errMalformedID
 	}
 	if err != nil {
-		m.logger.WarnContext(ctx, "session: rejected session token", "reason", err.Error(), "remote", s.r.RemoteAddr)
+		m.auditRejected(ctx, err.Error(), s.r.RemoteAddr)
 		m.observer.Event(ctx, EventTamperedCookie)
 		fresh()
 		return nil
@@ -75,13 +75,14 @@ func (m *Manager) load(s *Session) error {
 	}
 	data, err := m.codec.Decode(rec.Blob, []byte(key))
 	if err != nil {
-		m.logger.WarnContext(ctx, "session: stored session cannot be decoded", "reason", err.Error(), "session", shortHash(key))
+		m.auditUndecodable(ctx, key, err.Error())
 		m.observer.Event(ctx, EventUndecodable)
 		fresh()
 		return nil
 	}
 	if !now.Before(rec.Expiry) || !now.Before(data.Deadline) {
 		m.observer.Event(ctx, EventExpired)
+		m.auditEvent(ctx, EventExpired, key)
 		fresh()
 		return nil
 	}
@@ -97,18 +98,9 @@ func (e tokenError) Error() string { return string(e) }
 
 const errMalformedID = tokenError("session ID has the wrong format")
 
-// shortHash abbreviates a store key for logs: enough to correlate events,
-// useless to take over a session (the key is already a hash of the ID).
-func shortHash(key string) string {
-	if len(key) > 12 {
-		return key[:12]
-	}
-	return key
-}
-
 func (m *Manager) event(s *Session, e Event) {
 	m.observer.Event(s.context(), e)
-	m.logger.DebugContext(s.context(), "session: "+e.String(), "session", shortHash(s.key))
+	m.auditEvent(s.context(), e, s.key)
 }
 
 func (m *Manager) loadRecord(ctx context.Context, key string) (backends.Record, bool, error) {

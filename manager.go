@@ -58,6 +58,7 @@ type Manager struct {
 	errorHandler   func(http.ResponseWriter, *http.Request, error)
 	logger         *slog.Logger
 	observer       Observer
+	audit          auditConfig
 	now            func() time.Time
 }
 
@@ -398,6 +399,9 @@ func (c *config) finish() error {
 		return err
 	}
 	c.signer = signer
+	if err := c.finishAudit(signKeys); err != nil {
+		return err
+	}
 
 	copts := append([]codec.Option{codec.WithMaxSize(c.maxSize)}, c.codecOpts...)
 	keyring := c.keyring

@@ -17,6 +17,8 @@ const (
 	EventTamperedCookie                  // a cookie or token failed verification
 	EventUndecodable                     // a stored record could not be decoded
 	EventUserRevoked                     // sessions of a user were revoked
+	EventFailover                        // the store chain switched to its fallback store
+	EventRecovered                       // the primary store is back; degraded mode ended
 )
 
 var eventNames = [...]string{
@@ -27,6 +29,25 @@ var eventNames = [...]string{
 	EventTamperedCookie: "tampered_cookie",
 	EventUndecodable:    "undecodable",
 	EventUserRevoked:    "user_revoked",
+	EventFailover:       "failover",
+	EventRecovered:      "recovered",
+}
+
+// Events returns every Event a Manager reports, in order, so that
+// observers can set up one counter per event ahead of time.
+func Events() []Event {
+	ev := make([]Event, 0, len(eventNames)-1)
+	for e := EventCreated; int(e) < len(eventNames); e++ {
+		ev = append(ev, e)
+	}
+	return ev
+}
+
+// Security reports whether e is a security event (a tampered cookie or
+// token, an undecodable stored session): something an attacker or a
+// misconfiguration may cause, audited at Warn level by default.
+func (e Event) Security() bool {
+	return e == EventTamperedCookie || e == EventUndecodable
 }
 
 // String returns the event's name, for example "created".
@@ -41,6 +62,11 @@ func (e Event) String() string {
 // synchronously on the request path and must be fast and safe for
 // concurrent use. Label values derived from them must stay bounded: none
 // carries a session or user ID.
+//
+// Package metrics implements Observer with Prometheus collectors; the root
+// package does not depend on Prometheus. EventFailover and EventRecovered
+// are not produced by the manager itself but by a fail-over store chain
+// (see Manager.ReportStoreEvent).
 type Observer interface {
 	// Event reports a lifecycle or security event.
 	Event(ctx context.Context, e Event)

@@ -102,7 +102,7 @@ func (m *Manager) RevokeUser(ctx context.Context, userID string, except ...strin
 	}
 	if n > 0 {
 		m.observer.Event(ctx, EventUserRevoked)
-		m.logger.InfoContext(ctx, "session: user sessions revoked", "count", n)
+		m.auditRevoked(ctx, userID, n, "revoke")
 	}
 	return n, nil
 }
@@ -142,5 +142,6 @@ func (m *Manager) enforceUserLimit(ctx context.Context, userID, keep string) err
 		excess--
 	}
 	m.observer.Event(ctx, EventUserRevoked)
+	m.auditRevoked(ctx, userID, len(infos)-m.maxPerUser-excess, "limit")
 	return nil
 }
