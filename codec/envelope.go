@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
-	"unsafe"
 )
 
 // The payload envelope (see the package documentation):
@@ -218,18 +218,19 @@ func parseEnvelope(payload []byte) (*Data, error) {
 	if len(r.b) != 0 {
 		return nil, fmt.Errorf("%w: envelope: %d trailing bytes", ErrCorrupt, len(r.b))
 	}
-	// Second pass: keys and the user ID are copied into one buffer that is
-	// never modified afterwards and viewed as strings.
+	// Second pass: keys and the user ID are copied into one string (one
+	// allocation, through strings.Builder) and sliced from it.
 	var strs string
 	if strLen > 0 {
-		buf := make([]byte, 0, strLen)
-		buf = append(buf, user...)
+		var sb strings.Builder
+		sb.Grow(strLen)
+		sb.Write(user)
 		r.b = entries
 		for i := uint64(0); i < count; i++ {
-			buf = append(buf, r.bytes("key")...)
+			sb.Write(r.bytes("key"))
 			r.bytes("value")
 		}
-		strs = unsafe.String(unsafe.SliceData(buf), len(buf))
+		strs = sb.String()
 	}
 	d.UserID = strs[:len(user)]
 	off := len(user)
