@@ -1,0 +1,237 @@
+package session
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/sessionkit/session/backends"
+)
+
+// HealthState is the state of a store, or of the whole chain of stores.
+type HealthState string
+
+// The states a health check reports.
+const (
+	// HealthHealthy: the store answers.
+	HealthHealthy HealthState = "healthy"
+	// HealthDegraded: the store (or the chain) serves sessions, but not
+	// as configured: a fail-over chain runs on its fallback, or a member
+	// is recovering.
+	HealthDegraded HealthState = "degraded"
+	// HealthDown: the store cannot serve sessions.
+	HealthDown HealthState = "down"
+)
+
+// DefaultHealthTimeout caps how long the handler of HealthHandler waits for
+// the stores to answer, when the request's own context allows longer.
+const DefaultHealthTimeout = 2 * time.Second
+
+// StoreStatus is the health of one store of the chain.
+type StoreStatus struct {
+	// Name identifies the store: its package ("memstore", "redisstore")
+	// or the name a composite store gives its members.
+	Name string
+	// Role is the store's place in the chain: "primary" or "fallback" in
+	// a fail-over chain, "" for a single store.
+	Role string
+	// State is HealthHealthy, HealthDegraded or HealthDown.
+	State HealthState
+	// Latency is how long the last probe took.
+	Latency time.Duration
+	// Checked is when the last probe ran.
+	Checked time.Time
+	// Err is the error of the last probe, nil when it succeeded. It may
+	// name hosts and addresses; HealthHandler does not serve it.
+	Err error
+}
+
+// HealthReport is the result of Manager.Health.
+type HealthReport struct {
+	// State is HealthDown when no store can keep sessions, HealthDegraded
+	// when sessions are kept but not by the chain as configured (or a
+	// store is unhealthy), HealthHealthy otherwise.
+	State HealthState
+	// Stores lists each store of the chain, the primary first.
+	Stores []StoreStatus
+	// Checked is when the report was made.
+	Checked time.Time
+}
+
+// StatusReporter is implemented by composite stores (a fail-over chain)
+// that track the health of their members. Manager.Health asks it instead of
+// probing the store itself. HealthStatus must honour ctx and return the
+// members in order, the primary first.
+type StatusReporter interface {
+	HealthStatus(ctx context.Context) []StoreStatus
+}
+
+// Health checks the session store and reports the state of each store in
+// the chain. A store that implements StatusReporter reports its members; a
+// store that implements backends.Pinger is pinged; any other store is
+// probed with a Load of a key that does not exist. Probes are bounded by
+// ctx only: pass a context with a deadline.
+func (m *Manager) Health(ctx context.Context) HealthReport {
+	var stores []StoreStatus
+	if sr, ok := m.store.(StatusReporter); ok {
+		stores = sr.HealthStatus(ctx)
+	}
+	if len(stores) == 0 {
+		stores = []StoreStatus{probe(ctx, m.store)}
+	}
+	return HealthReport{State: overall(stores), Stores: stores, Checked: m.now()}
+}
+
+// healthProbeKey is loaded from stores that cannot be pinged. Store keys
+// made by the manager are 43 base64url characters, so it never names a
+// session.
+const healthProbeKey = "sessionkit:health-probe"
+
+// probe checks one store: Ping if it can, else a Load of a missing key.
+func probe(ctx context.Context, st backends.Store) StoreStatus {
+	start := time.Now()
+	var err error
+	if p, ok := st.(backends.Pinger); ok {
+		err = p.Ping(ctx)
+	} else {
+		_, _, err = st.Load(ctx, healthProbeKey)
+	}
+	s := StoreStatus{Name: StoreName(st), State: HealthHealthy, Latency: time.Since(start), Checked: start, Err: err}
+	if err != nil {
+		s.State = HealthDown
+	}
+	return s
+}
+
+// overall combines the states of the stores of a chain.
+func overall(stores []StoreStatus) HealthState {
+	serving, all := false, true
+	for _, s := range stores {
+		switch s.State {
+		case HealthHealthy:
+			serving = true
+		case HealthDegraded:
+			serving, all = true, false
+		default:
+			all = false
+		}
+	}
+	switch {
+	case !serving:
+		return HealthDown
+	case !all:
+		return HealthDegraded
+	}
+	return HealthHealthy
+}
+
+// StoreName names a store for health reports and metrics: the value of
+// its Name method if it has one (Name() string), else the last element of
+// its type's package path ("memstore", "redisstore"). It never includes
+// addresses or keys.
+func StoreName(st backends.Store) string {
+	if n, ok := st.(interface{ Name() string }); ok {
+		if name := n.Name(); name != "" {
+			return name
+		}
+	}
+	t := reflect.TypeOf(st)
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil {
+		return "unknown"
+	}
+	pkg := t.PkgPath()
+	if i := strings.LastIndexByte(pkg, '/'); i >= 0 {
+		pkg = pkg[i+1:]
+	}
+	if pkg == "" {
+		return "unknown"
+	}
+	return pkg
+}
+
+// healthJSON is the wire form of a HealthReport.
+type healthJSON struct {
+	Status  HealthState       `json:"status"`
+	Checked time.Time         `json:"checked_at"`
+	Stores  []storeStatusJSON `json:"stores"`
+}
+
+type storeStatusJSON struct {
+	Name      string      `json:"name"`
+	Role      string      `json:"role,omitempty"`
+	Status    HealthState `json:"status"`
+	LatencyMS float64     `json:"latency_ms"`
+	Checked   time.Time   `json:"checked_at"`
+	Error     string      `json:"error,omitempty"`
+}
+
+// MarshalJSON encodes the report as HealthHandler serves it. Store errors
+// appear only as a class ("timeout", "unavailable", "canceled" or "error"):
+// their text can name hosts and addresses, which a health endpoint should
+// not publish.
+func (r HealthReport) MarshalJSON() ([]byte, error) {
+	out := healthJSON{Status: r.State, Checked: r.Checked.UTC(), Stores: make([]storeStatusJSON, len(r.Stores))}
+	for i, s := range r.Stores {
+		out.Stores[i] = storeStatusJSON{
+			Name:      s.Name,
+			Role:      s.Role,
+			Status:    s.State,
+			LatencyMS: float64(s.Latency.Microseconds()) / 1000,
+			Checked:   s.Checked.UTC(),
+			Error:     errorClass(s.Err),
+		}
+	}
+	return json.Marshal(out)
+}
+
+func errorClass(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	case backends.IsUnavailable(err):
+		return "unavailable"
+	}
+	return "error"
+}
+
+// HealthHandler returns a handler that runs Health and serves the report
+// as JSON: status 200 when the chain is healthy or degraded (sessions
+// work), 503 Service Unavailable when no store can keep sessions. Probes
+// are bounded by the request's context and by DefaultHealthTimeout. The
+// response is never cached and carries no store error text (see
+// HealthReport.MarshalJSON). Mount it where the orchestrator's readiness
+// probe or the load balancer looks, for example "GET /healthz/session".
+func (m *Manager) HealthHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), DefaultHealthTimeout)
+		defer cancel()
+		rep := m.Health(ctx)
+		body, err := json.Marshal(rep)
+		if err != nil {
+			http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
+			return
+		}
+		h := w.Header()
+		h.Set("Content-Type", "application/json")
+		h.Set("Cache-Control", "no-store")
+		code := http.StatusOK
+		if rep.State == HealthDown {
+			code = http.StatusServiceUnavailable
+		}
+		w.WriteHeader(code)
+		if r.Method != http.MethodHead {
+			w.Write(append(body, '\n'))
+		}
+	})
+}
