@@ -1,7 +1,6 @@
 package session
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -71,7 +70,6 @@ type config struct {
 	cookieKeys [][]byte
 	keyring    *codec.Keyring
 	codecOpts  []codec.Option
-	pipeline   *codec.Pipeline
 	storeSet   bool
 }
 
@@ -480,10 +478,4 @@ func validID(id string) bool {
 func (m *Manager) storeKey(id string) string {
 	sum := sha256.Sum256([]byte(id))
 	return base64.RawURLEncoding.EncodeToString(sum[:])
-}
-
-// ctx for store calls made on behalf of a request: the request's context,
-// carrying the report that fail-over stores fill in.
-func withReport(ctx context.Context, r *backends.Report) context.Context {
-	return backends.WithReport(ctx, r)
 }

@@ -104,9 +104,9 @@ func NewSigner(hashKeys [][]byte, maxAge time.Duration) (*Signer, error) {
 // is not enforced as 1s, and clamped so that the result times time.Second
 // does not overflow.
 func ceilSeconds(d time.Duration) time.Duration {
-	const maxSecs = math.MaxInt64 / time.Second
+	const limit = math.MaxInt64 / time.Second
 	secs := d / time.Second
-	if d%time.Second > 0 && secs < maxSecs {
+	if d%time.Second > 0 && secs < limit {
 		secs++
 	}
 	return secs

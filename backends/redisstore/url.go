@@ -119,7 +119,7 @@ func clusterClient(u *url.URL) (redis.UniversalClient, error) {
 		return nil, urlError(err)
 	}
 	if p := strings.Trim(u.Path, "/"); p != "" && p != "0" {
-		return nil, urlError(errors.New("Redis Cluster has only database 0"))
+		return nil, urlError(errors.New("a Redis Cluster has only database 0"))
 	}
 	v := *u
 	v.Scheme = strings.TrimSuffix(u.Scheme, "+cluster")
