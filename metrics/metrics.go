@@ -166,7 +166,8 @@ func WithSizeBuckets(b []float64) Option {
 }
 
 // WithConstLabels adds labels with fixed values to every metric, for
-// example to tell two managers of one process apart ({"app": "shop"}).
+// example to tell two managers of one process apart ({"app": "shop"} and
+// {"app": "admin"}: both must use the same label names).
 func WithConstLabels(l prometheus.Labels) Option {
 	return func(o *options) error {
 		o.constLabels = l
@@ -202,8 +203,10 @@ var _ session.Observer = (*Metrics)(nil)
 // New creates the session collectors and registers them on reg. reg is
 // required: pass a prometheus.NewRegistry() of your own, or
 // prometheus.DefaultRegisterer to use the global registry. New fails if a
-// collector of the same name is already registered (two managers in one
-// process need WithConstLabels or WithNamespace to tell them apart).
+// collector of the same name is already registered: two managers of one
+// process need either their own namespace (WithNamespace) or each a
+// constant label with the same name and different values
+// (WithConstLabels with {"app": "shop"} and {"app": "admin"}).
 func New(reg prometheus.Registerer, opts ...Option) (*Metrics, error) {
 	if reg == nil {
 		return nil, errors.New("metrics: nil Registerer")

@@ -1,0 +1,439 @@
+package metrics_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gavv/httpexpect/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/sessionkit/session"
+	"github.com/sessionkit/session/backends"
+	"github.com/sessionkit/session/backends/memstore"
+	"github.com/sessionkit/session/metrics"
+)
+
+var testSecret = []byte("0123456789abcdef0123456789abcdef-metrics-test")
+
+// Fault modes of faultStore.
+const (
+	modeOK int32 = iota
+	modeExpire
+	modeCorrupt
+	modeDown
+)
+
+// faultStore is a memstore whose loads can be made to return expired or
+// corrupt records, and whose operations can be made to fail as if the
+// backend were down.
+type faultStore struct {
+	*memstore.Store
+	mode atomic.Int32
+}
+
+func newFaultStore(t testing.TB) *faultStore {
+	ms, err := memstore.New(memstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ms.Close() })
+	return &faultStore{Store: ms}
+}
+
+var errDown = backends.Unavailable(errors.New("fault: backend down"))
+
+func (f *faultStore) Load(ctx context.Context, key string) (backends.Record, bool, error) {
+	switch f.mode.Load() {
+	case modeDown:
+		return backends.Record{}, false, &backends.OpError{Backend: "fault", Op: "load", Err: errDown}
+	case modeExpire:
+		rec, ok, err := f.Store.Load(ctx, key)
+		rec.Expiry = time.Now().Add(-time.Second)
+		return rec, ok, err
+	case modeCorrupt:
+		rec, ok, err := f.Store.Load(ctx, key)
+		if ok {
+			rec.Blob = bytes.Clone(rec.Blob)
+			rec.Blob[len(rec.Blob)-1] ^= 1
+		}
+		return rec, ok, err
+	}
+	return f.Store.Load(ctx, key)
+}
+
+func (f *faultStore) Save(ctx context.Context, key string, blob []byte, exp time.Time, v uint64) (uint64, error) {
+	if f.mode.Load() == modeDown {
+		return 0, &backends.OpError{Backend: "fault", Op: "save", Err: errDown}
+	}
+	return f.Store.Save(ctx, key, blob, exp, v)
+}
+
+func (f *faultStore) Ping(ctx context.Context) error {
+	if f.mode.Load() == modeDown {
+		return errDown
+	}
+	return f.Store.Ping(ctx)
+}
+
+// logBuffer is a concurrency-safe buffer for a slog handler.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// testEnv is a manager with metrics behind an HTTPS test server that also
+// serves /metrics.
+type testEnv struct {
+	t     *testing.T
+	reg   *prometheus.Registry
+	store *faultStore
+	mgr   *session.Manager
+	srv   *httptest.Server
+	logs  *logBuffer
+}
+
+func newTestEnv(t *testing.T) *testEnv {
+	t.Helper()
+	ev := &testEnv{t: t, reg: prometheus.NewRegistry(), store: newFaultStore(t), logs: &logBuffer{}}
+	mx, err := metrics.New(ev.reg, metrics.WithBackend("memory"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logger := slog.New(slog.NewJSONHandler(ev.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ev.mgr, err = session.New(
+		session.WithSecret(testSecret),
+		session.WithStore(ev.store),
+		session.WithObserver(mx),
+		session.WithLogger(logger),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	sess := func(r *http.Request) *session.Session { return session.MustFromContext(r.Context()) }
+	check := func(w http.ResponseWriter, err error) bool {
+		if err != nil {
+			http.Error(w, "session: "+err.Error(), http.StatusInternalServerError)
+			return false
+		}
+		return true
+	}
+	mux.HandleFunc("POST /set/{k}/{v}", func(w http.ResponseWriter, r *http.Request) {
+		if check(w, sess(r).Set(r.PathValue("k"), r.PathValue("v"))) {
+			io.WriteString(w, "ok")
+		}
+	})
+	mux.HandleFunc("GET /get/{k}", func(w http.ResponseWriter, r *http.Request) {
+		v, _, err := session.Get[string](sess(r), r.PathValue("k"))
+		if check(w, err) {
+			io.WriteString(w, v+".")
+		}
+	})
+	mux.HandleFunc("POST /login/{user}", func(w http.ResponseWriter, r *http.Request) {
+		s := sess(r)
+		if check(w, s.Renew()) && check(w, s.SetUser(r.PathValue("user"))) {
+			io.WriteString(w, "welcome")
+		}
+	})
+	mux.HandleFunc("POST /logout", func(w http.ResponseWriter, r *http.Request) {
+		if check(w, sess(r).Destroy()) {
+			io.WriteString(w, "bye")
+		}
+	})
+	root := http.NewServeMux()
+	root.Handle("/metrics", promhttp.HandlerFor(ev.reg, promhttp.HandlerOpts{}))
+	root.Handle("/healthz", ev.mgr.HealthHandler())
+	root.Handle("/", ev.mgr.Middleware(mux))
+	ev.srv = httptest.NewTLSServer(root)
+	t.Cleanup(ev.srv.Close)
+	return ev
+}
+
+// browser returns a client with its own cookie jar and an httpexpect
+// instance that uses it.
+func (ev *testEnv) browser() (*http.Client, *httpexpect.Expect) {
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Transport: ev.srv.Client().Transport, Jar: jar, Timeout: 20 * time.Second}
+	e := httpexpect.WithConfig(httpexpect.Config{
+		TestName: ev.t.Name(),
+		BaseURL:  ev.srv.URL,
+		Client:   c,
+		Reporter: httpexpect.NewAssertReporter(ev.t),
+	})
+	return c, e
+}
+
+// value returns the value of the counter or gauge, or the sample count of
+// the histogram, name{labels} gathered from reg; -1 when there is no such
+// series.
+func value(t *testing.T, reg prometheus.Gatherer, name string, labels map[string]string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	metric:
+		for _, m := range mf.GetMetric() {
+			have := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				have[lp.GetName()] = lp.GetValue()
+			}
+			for k, v := range labels {
+				if have[k] != v {
+					continue metric
+				}
+			}
+			switch mf.GetType() {
+			case dto.MetricType_COUNTER:
+				return m.GetCounter().GetValue()
+			case dto.MetricType_GAUGE:
+				return m.GetGauge().GetValue()
+			case dto.MetricType_HISTOGRAM:
+				return float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	return -1
+}
+
+type want struct {
+	name   string
+	labels map[string]string
+	value  float64
+}
+
+func op(operation, result string) map[string]string {
+	return map[string]string{"backend": "memory", "operation": operation, "result": result}
+}
+
+func event(e string) map[string]string { return map[string]string{"event": e} }
+
+// scriptedTraffic drives the test server through every kind of event and
+// returns the clients it used and the counts it expects.
+func scriptedTraffic(t *testing.T, ev *testEnv) ([]*http.Client, []want) {
+	var clients []*http.Client
+	browser := func() *httpexpect.Expect {
+		c, e := ev.browser()
+		clients = append(clients, c)
+		return e
+	}
+
+	a := browser()
+	a.POST("/set/a/1").Expect().Status(200)                   // save (created)
+	a.GET("/get/a").Expect().Status(200).Body().IsEqual("1.") // load
+	a.POST("/login/alice").Expect().Status(200)               // load, renew (renewed)
+	a.POST("/set/b/2").Expect().Status(200)                   // load, save
+	a.POST("/logout").Expect().Status(200)                    // load, delete (destroyed)
+
+	browser().Builder(func(r *httpexpect.Request) { r.WithCookie("session", "forged-cookie-value") }).
+		GET("/get/a").Expect().Status(200).Body().IsEqual(".") // tampered_cookie, no store call
+
+	c := browser()
+	c.POST("/set/a/1").Expect().Status(200) // save (created)
+	ev.store.mode.Store(modeExpire)
+	c.GET("/get/a").Expect().Status(200).Body().IsEqual(".") // load (expired)
+	ev.store.mode.Store(modeOK)
+
+	d := browser()
+	d.POST("/set/a/1").Expect().Status(200) // save (created)
+	ev.store.mode.Store(modeCorrupt)
+	d.GET("/get/a").Expect().Status(200).Body().IsEqual(".") // load (undecodable)
+	ev.store.mode.Store(modeOK)
+
+	browser().POST("/login/bob").Expect().Status(200) // save (created: a fresh session is not renewed)
+	n, err := ev.mgr.RevokeUser(context.Background(), "bob")
+	if err != nil || n != 1 {
+		t.Fatalf("RevokeUser = %d, %v; want 1, nil", n, err)
+	}
+	// RevokeUser: delete (user_revoked)
+
+	ev.store.mode.Store(modeDown)
+	browser().POST("/set/a/1").Expect().Status(500) // save: unavailable
+	ev.store.mode.Store(modeOK)
+
+	return clients, []want{
+		{"session_store_operations_total", op("load", "ok"), 6},
+		{"session_store_operations_total", op("save", "ok"), 5},
+		{"session_store_operations_total", op("save", "unavailable"), 1},
+		{"session_store_operations_total", op("save", "error"), 0},
+		{"session_store_operations_total", op("renew", "ok"), 1},
+		{"session_store_operations_total", op("delete", "ok"), 2},
+		{"session_store_operations_total", op("touch", "ok"), 0},
+		{"session_store_operation_duration_seconds", map[string]string{"backend": "memory", "operation": "load"}, 6},
+		{"session_store_operation_duration_seconds", map[string]string{"backend": "memory", "operation": "save"}, 6},
+		{"session_events_total", event("created"), 4},
+		{"session_events_total", event("renewed"), 1},
+		{"session_events_total", event("destroyed"), 1},
+		{"session_events_total", event("expired"), 1},
+		{"session_events_total", event("tampered_cookie"), 1},
+		{"session_events_total", event("undecodable"), 1},
+		{"session_events_total", event("user_revoked"), 1},
+		{"session_size_bytes", nil, 7}, // every encoded save, the failed one too
+		{"session_degraded", nil, 0},
+		{"session_failovers_total", nil, 0},
+		{"session_replayed_sessions_total", map[string]string{"result": "ok"}, 0},
+	}
+}
+
+func TestCountsAfterScriptedTraffic(t *testing.T) {
+	ev := newTestEnv(t)
+	_, wants := scriptedTraffic(t, ev)
+	for _, w := range wants {
+		if got := value(t, ev.reg, w.name, w.labels); got != w.value {
+			t.Errorf("%s%v = %v, want %v", w.name, w.labels, got, w.value)
+		}
+	}
+	// The same through the /metrics endpoint, with testutil's text parser.
+	_, e := ev.browser()
+	text := e.GET("/metrics").Expect().Status(200).Body().Raw()
+	const expected = `
+# HELP session_events_total Session lifecycle and security events: created, renewed, destroyed, expired, tampered_cookie, undecodable, user_revoked.
+# TYPE session_events_total counter
+session_events_total{event="created"} 4
+session_events_total{event="destroyed"} 1
+session_events_total{event="expired"} 1
+session_events_total{event="renewed"} 1
+session_events_total{event="tampered_cookie"} 1
+session_events_total{event="undecodable"} 1
+session_events_total{event="user_revoked"} 1
+`
+	if err := testutil.GatherAndCompare(ev.reg, bytes.NewBufferString(expected), "session_events_total"); err != nil {
+		t.Error(err)
+	}
+	if !bytes.Contains([]byte(text), []byte(`session_store_operations_total{backend="memory",operation="save",result="unavailable"} 1`)) {
+		t.Errorf("/metrics lacks the failed save:\n%s", text)
+	}
+	// Every label combination exists from the start: 5 operations x 5 results.
+	if n, err := testutil.GatherAndCount(ev.reg, "session_store_operations_total"); err != nil || n != 25 {
+		t.Errorf("session_store_operations_total has %d series (%v), want 25", n, err)
+	}
+}
+
+func TestFailoverHooks(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	mx, err := metrics.New(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := session.New(session.WithSecret(testSecret), session.WithObserver(mx),
+		session.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ctx := context.Background()
+	m.ReportStoreEvent(ctx, session.EventFailover, slog.String("store", "redis"))
+	mx.BreakerChanged("redis", metrics.BreakerOpen)
+	if got := value(t, reg, "session_degraded", nil); got != 1 {
+		t.Errorf("session_degraded = %v during an outage, want 1", got)
+	}
+	if got := value(t, reg, "session_breaker_state", map[string]string{"backend": "redis"}); got != 2 {
+		t.Errorf("session_breaker_state = %v, want 2 (open)", got)
+	}
+	mx.BreakerChanged("redis", metrics.BreakerHalfOpen)
+	mx.SessionReplayed(nil)
+	mx.SessionReplayed(nil)
+	mx.SessionReplayed(errors.New("conflict storm"))
+	mx.BreakerChanged("redis", metrics.BreakerClosed)
+	m.ReportStoreEvent(ctx, session.EventRecovered)
+	m.ReportStoreEvent(ctx, session.EventFailover)
+	m.ReportStoreEvent(ctx, session.EventRecovered)
+	for _, w := range []want{
+		{"session_degraded", nil, 0},
+		{"session_failovers_total", nil, 2},
+		{"session_replayed_sessions_total", map[string]string{"result": "ok"}, 2},
+		{"session_replayed_sessions_total", map[string]string{"result": "error"}, 1},
+		{"session_breaker_state", map[string]string{"backend": "redis"}, 0},
+	} {
+		if got := value(t, reg, w.name, w.labels); got != w.value {
+			t.Errorf("%s%v = %v, want %v", w.name, w.labels, got, w.value)
+		}
+	}
+}
+
+func TestResultClasses(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	mx, err := metrics.New(reg, metrics.WithBackend("redis"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		err    error
+		result string
+	}{
+		{nil, "ok"},
+		{&backends.OpError{Backend: "redis", Op: "save", Err: backends.ErrConflict}, "conflict"},
+		{&backends.OpError{Backend: "redis", Op: "save", Err: errDown}, "unavailable"},
+		{context.DeadlineExceeded, "unavailable"},
+		{context.Canceled, "canceled"},
+		{backends.ErrTooLarge, "error"},
+	}
+	for _, c := range cases {
+		mx.StoreOp("save", c.err, time.Millisecond)
+		labels := map[string]string{"backend": "redis", "operation": "save", "result": c.result}
+		if got := value(t, reg, "session_store_operations_total", labels); got < 1 {
+			t.Errorf("error %v: no count under result %q", c.err, c.result)
+		}
+	}
+	// An operation outside the known set still counts, under its name.
+	mx.StoreOp("scan", nil, time.Millisecond)
+	if got := value(t, reg, "session_store_operations_total", map[string]string{"operation": "scan", "result": "ok"}); got != 1 {
+		t.Errorf("scan count = %v, want 1", got)
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	if _, err := metrics.New(nil); err == nil {
+		t.Error("New(nil) succeeded: it must not fall back to the global registry")
+	}
+	reg := prometheus.NewRegistry()
+	if _, err := metrics.New(reg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := metrics.New(reg); err == nil {
+		t.Error("second New on the same registry succeeded")
+	}
+	two := prometheus.NewRegistry()
+	for _, app := range []string{"a", "b"} {
+		if _, err := metrics.New(two, metrics.WithConstLabels(prometheus.Labels{"app": app})); err != nil {
+			t.Errorf("manager %s under its own const label: %v", app, err)
+		}
+	}
+	if _, err := metrics.New(prometheus.NewRegistry(), metrics.WithNamespace("shop_session")); err != nil {
+		t.Errorf("WithNamespace: %v", err)
+	}
+	for _, o := range []metrics.Option{metrics.WithNamespace(""), metrics.WithBackend(""), metrics.WithDurationBuckets(nil), metrics.WithSizeBuckets(nil)} {
+		if _, err := metrics.New(prometheus.NewRegistry(), o); err == nil {
+			t.Error("New accepted an invalid option")
+		}
+	}
+}
