@@ -1,0 +1,266 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/felixge/httpsnoop"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/sessionkit/session"
+	"github.com/sessionkit/session/backends"
+	"github.com/sessionkit/session/backends/memstore"
+	"github.com/sessionkit/session/backends/redisstore"
+	"github.com/sessionkit/session/metrics"
+)
+
+// config is the app's configuration, read from the environment by main.
+type config struct {
+	// Port is the TCP port to listen on (env PORT, default 8080).
+	Port string
+	// RedisURL selects Redis as the session store (env REDIS_URL); empty
+	// means the in-memory store.
+	RedisURL string
+	// Secret is the application secret, at least 32 bytes (env
+	// SESSION_SECRET). It signs the session cookie and encrypts the stored
+	// sessions; keep it the same across restarts and instances.
+	Secret []byte
+	// Logger receives the app's and the session manager's logs.
+	Logger *slog.Logger
+}
+
+// app is the shop: its catalog, its session manager and its HTTP handler.
+type app struct {
+	log      *slog.Logger
+	catalog  *catalog
+	sessions *session.Manager
+	store    backends.Store
+	registry *prometheus.Registry
+	pages    map[string]*template.Template
+	handler  http.Handler
+	closers  []io.Closer // closed by Close, last first
+}
+
+// newApp builds the shop from cfg. It does not contact Redis: the app starts
+// even while Redis is down. Call Close when done.
+func newApp(cfg config) (_ *app, err error) {
+	if len(cfg.Secret) < 32 {
+		return nil, errors.New("the session secret must be at least 32 bytes")
+	}
+	a := &app{log: cfg.Logger, catalog: newCatalog()}
+	if a.log == nil {
+		a.log = slog.Default()
+	}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+
+	if a.store, err = a.openStore(cfg); err != nil {
+		return nil, err
+	}
+	// Metrics go to a registry of the app's own, served at /metrics.
+	a.registry = prometheus.NewRegistry()
+	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	mx, err := metrics.New(a.registry, metrics.WithBackend(backendName(cfg)))
+	if err != nil {
+		return nil, err
+	}
+	a.sessions, err = session.New(
+		session.WithObserver(mx),
+		session.WithSecret(cfg.Secret),
+		session.WithStore(a.store),
+		session.WithLogger(a.log),
+		session.WithIdleTimeout(2*time.Hour),
+		session.WithLifetime(7*24*time.Hour),
+		session.WithErrorHandler(a.sessionFailed),
+	)
+	if err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, a.sessions)
+
+	if a.pages, err = parsePages(); err != nil {
+		return nil, err
+	}
+	a.handler = a.routes()
+	return a, nil
+}
+
+// backendName is the backend label of the store metrics.
+func backendName(cfg config) string {
+	if cfg.RedisURL != "" {
+		return "redis"
+	}
+	return "memory"
+}
+
+// openStore returns the session store cfg asks for.
+func (a *app) openStore(cfg config) (backends.Store, error) {
+	if cfg.RedisURL == "" {
+		ms, err := memstore.New(memstore.Options{})
+		if err != nil {
+			return nil, err
+		}
+		a.closers = append(a.closers, ms)
+		a.log.Info("sessions are kept in memory; set REDIS_URL to keep them in Redis")
+		return ms, nil
+	}
+	rs, err := redisstore.NewFromURL(cfg.RedisURL, redisstore.WithPrefix("shoppingcart:"))
+	if err != nil {
+		return nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	a.closers = append(a.closers, rs)
+	a.log.Info("sessions are kept in Redis")
+	return rs, nil
+}
+
+// ServeHTTP serves the shop.
+func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.handler.ServeHTTP(w, r) }
+
+// Close releases the session manager and the store.
+func (a *app) Close() error {
+	var errs []error
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		errs = append(errs, a.closers[i].Close())
+	}
+	a.closers = nil
+	return errors.Join(errs...)
+}
+
+// routes wires the pages, the JSON API and the static files. Every route
+// runs inside the session middleware; those that never touch their session
+// (static files, the catalog API) cost no store round trip and set no
+// cookie.
+func (a *app) routes() http.Handler {
+	mux := http.NewServeMux()
+
+	// JSON API.
+	mux.HandleFunc("GET /api/products", a.apiProducts)
+	mux.HandleFunc("GET /api/cart", a.apiCart)
+	mux.HandleFunc("POST /api/cart/items", a.apiAddItem)
+	mux.HandleFunc("DELETE /api/cart/items/{productId}", a.apiRemoveItem)
+	mux.HandleFunc("POST /api/login", a.apiLogin)
+	mux.HandleFunc("POST /api/logout", a.apiLogout)
+	mux.HandleFunc("GET /api/me", a.apiMe)
+	mux.HandleFunc("GET /api/sessions", a.apiSessions)
+	mux.HandleFunc("POST /api/sessions/revoke-others", a.apiRevokeOthers)
+
+	// HTML pages.
+	mux.HandleFunc("GET /{$}", a.pageCatalog)
+	mux.HandleFunc("GET /cart", a.pageCart)
+	mux.HandleFunc("POST /cart/add", a.formAdd)
+	mux.HandleFunc("POST /cart/update", a.formUpdate)
+	mux.HandleFunc("POST /cart/remove", a.formRemove)
+	mux.HandleFunc("GET /login", a.pageLogin)
+	mux.HandleFunc("POST /login", a.formLogin)
+	mux.HandleFunc("POST /logout", a.formLogout)
+	mux.HandleFunc("GET /sessions", a.pageSessions)
+	mux.HandleFunc("POST /sessions/revoke-others", a.formRevokeOthers)
+	mux.Handle("GET /static/", staticHandler())
+
+	// Operations.
+	mux.Handle("GET /healthz", a.sessions.HealthHandler())
+	mux.Handle("GET /metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}))
+
+	var h http.Handler = a.notFound(mux)
+	h = a.sessions.Middleware(h)
+	// Refuse cross-origin form posts and fetches (CSRF), using the
+	// browser's Sec-Fetch-Site and Origin headers; the session cookie's
+	// SameSite=Lax is the second line.
+	h = http.NewCrossOriginProtection().Handler(h)
+	h = securityHeaders(h)
+	return a.accessLog(h)
+}
+
+// notFound answers requests that match no route (404, or 405 with Allow)
+// with a JSON error under /api/ and an HTML page elsewhere.
+func (a *app) notFound(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := mux.Handler(r); pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		// Let the mux decide between 404 and 405 (and set Allow).
+		rec := &statusRecorder{header: http.Header{}}
+		mux.ServeHTTP(rec, r)
+		status := rec.status
+		if status == 0 {
+			status = http.StatusNotFound
+		}
+		if allow := rec.header.Get("Allow"); allow != "" {
+			w.Header().Set("Allow", allow)
+		}
+		msg := strings.ToLower(http.StatusText(status))
+		if strings.HasPrefix(r.URL.Path, "/api/") {
+			writeError(w, status, msg)
+			return
+		}
+		a.renderError(w, r, status, msg)
+	})
+}
+
+// statusRecorder captures the status and headers of the mux's own error
+// responses.
+type statusRecorder struct {
+	header http.Header
+	status int
+}
+
+func (s *statusRecorder) Header() http.Header         { return s.header }
+func (s *statusRecorder) Write(b []byte) (int, error) { return len(b), nil }
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+}
+
+// securityHeaders sets the headers every response of the shop carries. The
+// content security policy allows only the shop's own scripts, styles and
+// images: no inline script, no CDN.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "same-origin")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// accessLog logs each request at Debug level, and server errors at Warn.
+// httpsnoop keeps the optional interfaces of the writer it wraps.
+func (a *app) accessLog(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		m := httpsnoop.CaptureMetrics(next, w, r)
+		level := slog.LevelDebug
+		if m.Code >= 500 {
+			level = slog.LevelWarn
+		}
+		a.log.Log(r.Context(), level, "request", "method", r.Method, "path", r.URL.Path, "status", m.Code, "duration", m.Duration)
+	})
+}
+
+// sessionFailed answers a request whose session could not be saved before
+// the response went out (the store is unreachable and there is no
+// fail-over).
+func (a *app) sessionFailed(w http.ResponseWriter, r *http.Request, err error) {
+	a.log.ErrorContext(r.Context(), "saving the session failed", "path", r.URL.Path, "error", err)
+	status := http.StatusInternalServerError
+	if session.IsUnavailable(err) {
+		status = http.StatusServiceUnavailable
+	}
+	if strings.HasPrefix(r.URL.Path, "/api/") {
+		writeError(w, status, "session store unavailable")
+		return
+	}
+	http.Error(w, "The shop cannot reach its session store. Please try again in a moment.", status)
+}

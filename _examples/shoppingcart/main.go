@@ -1,0 +1,123 @@
+// Command shoppingcart is a small web shop that keeps its visitors' carts
+// and logins in sessions managed by github.com/sessionkit/session: HTML pages
+// and a JSON API, in memory or in Redis with fail-over to memory.
+//
+// Configuration comes from the environment:
+//
+//	PORT            TCP port to listen on (default 8080)
+//	REDIS_URL       keep sessions in Redis (redis://host:6379/0, rediss://,
+//	                redis+sentinel://, redis+cluster://); unset: in memory
+//	SESSION_SECRET  at least 32 bytes; unset: a random secret for this
+//	                process (sessions do not survive a restart)
+//
+// See README.md for the API and the pages.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// shutdownTimeout bounds how long requests in flight may take to finish
+// after SIGINT or SIGTERM.
+const shutdownTimeout = 10 * time.Second
+
+func main() {
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if err := run(logger, os.Getenv); err != nil {
+		logger.Error("shoppingcart stopped", "error", err)
+		os.Exit(1)
+	}
+}
+
+// run serves the shop until SIGINT or SIGTERM, then shuts down cleanly.
+func run(logger *slog.Logger, getenv func(string) string) error {
+	cfg, err := configFromEnv(getenv, logger)
+	if err != nil {
+		return err
+	}
+	a, err := newApp(cfg)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	ln, err := net.Listen("tcp", ":"+cfg.Port)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop() // from now on a second signal kills the process at once
+	}()
+	logger.Info("shoppingcart listening", "addr", "http://localhost:"+cfg.Port)
+	if err := serve(ctx, a, ln, logger); err != nil {
+		return err
+	}
+	return a.Close()
+}
+
+// serve serves a on ln until ctx ends, then stops accepting connections and
+// waits, at most shutdownTimeout, for the requests in flight.
+func serve(ctx context.Context, a *app, ln net.Listener, logger *slog.Logger) error {
+	srv := &http.Server{
+		Handler:           a,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// configFromEnv reads the configuration from the environment.
+func configFromEnv(getenv func(string) string, logger *slog.Logger) (config, error) {
+	cfg := config{
+		Port:     getenv("PORT"),
+		RedisURL: getenv("REDIS_URL"),
+		Secret:   []byte(getenv("SESSION_SECRET")),
+		Logger:   logger,
+	}
+	if cfg.Port == "" {
+		cfg.Port = "8080"
+	}
+	if n, err := strconv.Atoi(cfg.Port); err != nil || n < 1 || n > 65535 {
+		return cfg, fmt.Errorf("PORT %q is not a TCP port number", cfg.Port)
+	}
+	switch {
+	case len(cfg.Secret) == 0:
+		cfg.Secret = []byte(rand.Text() + rand.Text())
+		logger.Warn("SESSION_SECRET is not set: using a random secret, so sessions end when the process stops; set SESSION_SECRET to at least 32 random bytes (e.g. openssl rand -base64 48)")
+	case len(cfg.Secret) < 32:
+		return cfg, fmt.Errorf("SESSION_SECRET is %d bytes, it must be at least 32", len(cfg.Secret))
+	}
+	return cfg, nil
+}
