@@ -1,0 +1,423 @@
+package degrade
+
+import (
+	"container/list"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sessionkit/session/backends"
+	"github.com/sessionkit/session/backends/memstore"
+)
+
+// Defaults of the options.
+const (
+	// DefaultTimeout caps every operation on the primary store.
+	DefaultTimeout = 250 * time.Millisecond
+	// DefaultFailureThreshold is how many consecutive outage errors of the
+	// primary open the circuit.
+	DefaultFailureThreshold = 3
+	// DefaultProbeInterval is the time between two health probes of the
+	// primary while the circuit is open.
+	DefaultProbeInterval = time.Second
+	// DefaultReplayRate is how many sessions per second the background
+	// replay writes back to the primary after an outage.
+	DefaultReplayRate = 200
+	// DefaultJournalLimit is how many change sets (one per saved request)
+	// the journal holds at most.
+	DefaultJournalLimit = 100_000
+)
+
+// FallbackVersion is set in the Version of every record the fallback
+// serves, and in the version a Save served by the fallback returns. A
+// version of the fallback therefore never equals one of the primary: a
+// compare-and-set that crosses from one store to the other always
+// conflicts, and the manager merges its change set onto the other store's
+// record instead of writing over it. Stores never reach this version by
+// counting.
+const FallbackVersion uint64 = 1 << 62
+
+// backendName is the Backend of the *backends.OpError values this package
+// creates itself. Errors of the primary and the fallback are passed on as
+// they are.
+const backendName = "degrade"
+
+// ErrOpen is returned, wrapped together with backends.ErrUnavailable, by the
+// operations that only the primary can answer (UserKeys, Keys, Count) while
+// the circuit is open.
+var ErrOpen = errors.New("degrade: primary store unavailable (circuit open)")
+
+// State is the state of the circuit breaker.
+type State int32
+
+// The states of a Store.
+const (
+	// StateClosed: the primary serves every operation; nothing is pending.
+	StateClosed State = iota
+	// StateOpen: the primary failed repeatedly; every operation is served
+	// by the fallback without asking the primary, and a background probe
+	// pings the primary.
+	StateOpen
+	// StateRecovering: the primary serves again, while writes journaled
+	// during the outage are still being replayed onto it in the background.
+	StateRecovering
+)
+
+// String returns "closed", "open" or "recovering".
+func (st State) String() string {
+	switch st {
+	case StateClosed:
+		return "closed"
+	case StateOpen:
+		return "open"
+	case StateRecovering:
+		return "recovering"
+	}
+	return "unknown"
+}
+
+// Observer receives the events of a Store, for metrics. Its methods are
+// called synchronously, on request paths and on the background goroutine,
+// and must be fast and safe for concurrent use; they may call State and
+// Status. Embed NopObserver to implement only some of them.
+type Observer interface {
+	// StateChanged reports a transition of the circuit breaker.
+	StateChanged(from, to State)
+	// FailedOver reports one operation ("load", "save", "touch", "delete",
+	// "renew", "add_user_key", "remove_user_key") served by the fallback,
+	// because the circuit was open or the primary just failed.
+	FailedOver(op string)
+	// Replayed reports one session whose journaled writes were applied to
+	// the primary: changeSets is how many change sets that took (0 for a
+	// session that was only deleted or touched).
+	Replayed(changeSets int)
+	// ReplayFailed reports a journaled write that could not be applied to
+	// the primary for a reason other than an outage (for example, the
+	// primary's record cannot be decoded) and was given up.
+	ReplayFailed(err error)
+	// JournalFull reports a change set that was not journaled because the
+	// journal held its limit: it is served by the fallback but will not be
+	// replayed.
+	JournalFull()
+}
+
+// NopObserver implements Observer and ignores every event.
+type NopObserver struct{}
+
+func (NopObserver) StateChanged(from, to State) {}
+func (NopObserver) FailedOver(op string)        {}
+func (NopObserver) Replayed(changeSets int)     {}
+func (NopObserver) ReplayFailed(err error)      {}
+func (NopObserver) JournalFull()                {}
+
+// Option configures New. Options are checked once, by New.
+type Option func(*config) error
+
+type config struct {
+	fallback      backends.Store
+	timeout       time.Duration
+	threshold     int
+	probeInterval time.Duration
+	replayRate    int
+	journalLimit  int
+	observer      Observer
+	logger        *slog.Logger
+}
+
+// WithFallback sets the store that serves while the primary is down. The
+// default is a memstore with its default bounds, created by New and closed
+// by Close; a store passed here is not closed. It must not be the primary,
+// and it must keep a user index (backends.UserIndex) when the primary does.
+func WithFallback(fb backends.Store) Option {
+	return func(c *config) error {
+		if fb == nil {
+			return errors.New("WithFallback: nil store")
+		}
+		c.fallback = fb
+		return nil
+	}
+}
+
+// WithTimeout caps every call to the primary at d (default 250 ms); a
+// shorter deadline of the caller's context applies as well. A call that
+// runs out of this time counts as a failure of the primary and is served by
+// the fallback. d must be positive.
+//
+// The primary must honour context deadlines for the cap to work. A
+// redisstore.Store created with redisstore.NewFromURL does (it sets
+// go-redis's ContextTimeoutEnabled); for a client of your own, set
+// ContextTimeoutEnabled in its options, or go-redis keeps waiting for its
+// own ReadTimeout (3 s by default) and retries.
+func WithTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("WithTimeout: %v is not positive", d)
+		}
+		c.timeout = d
+		return nil
+	}
+}
+
+// WithFailureThreshold sets how many consecutive outage errors of the
+// primary open the circuit (default 3). Until then, each failed operation
+// is served by the fallback on its own. n must be at least 1.
+func WithFailureThreshold(n int) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return fmt.Errorf("WithFailureThreshold: %d is less than 1", n)
+		}
+		c.threshold = n
+		return nil
+	}
+}
+
+// WithProbeInterval sets the time between health probes of the primary
+// while the circuit is open (default 1 s, at least 10 ms). A probe is one
+// Ping, capped by the timeout.
+func WithProbeInterval(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 10*time.Millisecond {
+			return fmt.Errorf("WithProbeInterval: %v is shorter than 10ms", d)
+		}
+		c.probeInterval = d
+		return nil
+	}
+}
+
+// WithReplayRate sets how many sessions per second the background replay
+// writes back to the primary after an outage (default 200), so that a
+// primary that just came back is not flooded. A request for a session whose
+// replay is still pending replays it at once, whatever the rate. n must be
+// at least 1.
+func WithReplayRate(n int) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return fmt.Errorf("WithReplayRate: %d is less than 1", n)
+		}
+		c.replayRate = n
+		return nil
+	}
+}
+
+// WithJournalLimit sets how many change sets (one per request that saved a
+// session during the outage) the journal keeps at most (default 100,000).
+// A change set beyond the limit is still saved to the fallback, but it is
+// not replayed: after recovery the session is what the primary holds plus
+// the change sets that were journaled. Deletions, renewals and user index
+// removals are always journaled, beyond the limit too: dropping them would
+// undo a logout. n must be at least 1.
+func WithJournalLimit(n int) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return fmt.Errorf("WithJournalLimit: %d is less than 1", n)
+		}
+		c.journalLimit = n
+		return nil
+	}
+}
+
+// WithObserver sets the hooks that receive metrics events (see Observer).
+func WithObserver(o Observer) Option {
+	return func(c *config) error {
+		if o == nil {
+			return errors.New("WithObserver: nil observer")
+		}
+		c.observer = o
+		return nil
+	}
+}
+
+// WithLogger sets the logger for state changes (Warn when the circuit
+// opens, Info when it closes) and replay problems (Error). Session IDs and
+// keys are never logged. The default is slog.Default().
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error {
+		if l == nil {
+			return errors.New("WithLogger: nil logger")
+		}
+		c.logger = l
+		return nil
+	}
+}
+
+// Store is a backends.Store that serves from a primary store and fails over
+// to a fallback store while the primary is down. See the package
+// documentation for what it guarantees. It also implements
+// backends.UserIndex, backends.Renewer, backends.Iterator, backends.Counter
+// and backends.Pinger; the capabilities the primary lacks fail with an error
+// matching errors.ErrUnsupported (Renew and Ping always work).
+//
+// A Store is safe for concurrent use and cannot be reconfigured after New.
+type Store struct {
+	primary  backends.Store
+	fallback backends.Store
+	ownFB    io.Closer
+	cfg      config
+
+	state    atomic.Int32 // State; written under mu
+	pending  atomic.Int64 // entries in the journal; written under mu
+	closed   atomic.Bool
+	failures atomic.Int32 // consecutive outage errors
+	since    time.Time
+
+	mu         sync.Mutex
+	journal    map[string]*entry
+	queue      list.List // of *entry, in the order their keys were first journaled
+	changeSets int       // journaled change sets, bounded by cfg.journalLimit
+	dropped    uint64
+	fullLogged bool
+	probe      probeResult
+
+	wake      chan struct{} // wakes the background goroutine (capacity 1)
+	stopCtx   context.Context
+	stop      context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+}
+
+type probeResult struct {
+	at      time.Time
+	latency time.Duration
+	err     error
+}
+
+var (
+	_ backends.Store     = (*Store)(nil)
+	_ backends.UserIndex = (*Store)(nil)
+	_ backends.Renewer   = (*Store)(nil)
+	_ backends.Iterator  = (*Store)(nil)
+	_ backends.Counter   = (*Store)(nil)
+	_ backends.Pinger    = (*Store)(nil)
+)
+
+// New returns a Store that serves from primary and fails over to the
+// fallback (WithFallback, by default an in-memory store). It checks every
+// option once and returns an error for a bad one. It does not contact the
+// primary: the store starts closed, so an application can start while the
+// primary is down; the first operations then fail over and open the
+// circuit, and the probe closes it when the primary answers.
+//
+// New starts one background goroutine (probe and replay); Close stops it.
+func New(primary backends.Store, opts ...Option) (*Store, error) {
+	if primary == nil {
+		return nil, errors.New("degrade: nil primary store")
+	}
+	cfg := config{
+		timeout:       DefaultTimeout,
+		threshold:     DefaultFailureThreshold,
+		probeInterval: DefaultProbeInterval,
+		replayRate:    DefaultReplayRate,
+		journalLimit:  DefaultJournalLimit,
+	}
+	for _, o := range opts {
+		if o == nil {
+			continue
+		}
+		if err := o(&cfg); err != nil {
+			return nil, fmt.Errorf("degrade: %w", err)
+		}
+	}
+	if cfg.observer == nil {
+		cfg.observer = NopObserver{}
+	}
+	if cfg.logger == nil {
+		cfg.logger = slog.Default()
+	}
+	if cfg.fallback == primary {
+		return nil, errors.New("degrade: the fallback is the primary store")
+	}
+	s := &Store{primary: primary, cfg: cfg, journal: make(map[string]*entry), wake: make(chan struct{}, 1)}
+	if cfg.fallback != nil {
+		if _, ok := primary.(backends.UserIndex); ok {
+			if _, ok := cfg.fallback.(backends.UserIndex); !ok {
+				return nil, errors.New("degrade: the primary keeps a user index and the fallback does not")
+			}
+		}
+		s.fallback = cfg.fallback
+	} else {
+		ms, err := memstore.New(memstore.Options{})
+		if err != nil {
+			return nil, fmt.Errorf("degrade: default fallback: %w", err)
+		}
+		s.fallback, s.ownFB = ms, ms
+	}
+	s.since = time.Now()
+	s.stopCtx, s.stop = context.WithCancel(context.Background())
+	s.wg.Add(1)
+	go s.run()
+	return s, nil
+}
+
+// Close stops the background goroutine and waits for it, and closes the
+// fallback when New created it. The primary, and a fallback passed with
+// WithFallback, are left open. Writes still journaled are not replayed
+// (call Drain first to replay them). Afterwards every operation fails with
+// an error matching backends.ErrClosed. Close is idempotent.
+func (s *Store) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		s.stop()
+		s.wg.Wait()
+		if s.ownFB != nil {
+			err = s.ownFB.Close()
+		}
+	})
+	return err
+}
+
+// State returns the current state of the circuit breaker.
+func (s *Store) State() State { return State(s.state.Load()) }
+
+// Status is a snapshot of a Store's health, for health checks and metrics.
+type Status struct {
+	// State is the breaker's state, entered at Since.
+	State State
+	Since time.Time
+	// Failures is the number of consecutive outage errors of the primary
+	// counted so far (reset by every answer of the primary).
+	Failures int
+	// Pending is the number of sessions with journaled writes that have
+	// not been replayed onto the primary yet.
+	Pending int
+	// ChangeSets is the number of journaled change sets, at most the
+	// journal limit.
+	ChangeSets int
+	// Dropped counts change sets that will not reach the primary: not
+	// journaled because the journal was full, or given up during replay.
+	Dropped uint64
+	// LastProbe is when the primary was last probed (zero before the first
+	// probe), ProbeLatency how long the probe took and ProbeErr its error
+	// (nil when the primary answered).
+	LastProbe    time.Time
+	ProbeLatency time.Duration
+	ProbeErr     error
+}
+
+// Status returns a snapshot of the store's health.
+func (s *Store) Status() Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return Status{
+		State:        s.State(),
+		Since:        s.since,
+		Failures:     int(s.failures.Load()),
+		Pending:      len(s.journal),
+		ChangeSets:   s.changeSets,
+		Dropped:      s.dropped,
+		LastProbe:    s.probe.at,
+		ProbeLatency: s.probe.latency,
+		ProbeErr:     s.probe.err,
+	}
+}
+
+// Primary returns the primary store.
+func (s *Store) Primary() backends.Store { return s.primary }
+
+// Fallback returns the fallback store.
+func (s *Store) Fallback() backends.Store { return s.fallback }

@@ -1,0 +1,71 @@
+// Package degrade keeps sessions available while the session store is down:
+// a Store combines a primary store (Redis, usually) with a fallback (memory
+// by default) and fails over between them.
+//
+//	primary, err := redisstore.NewFromURL("redis://localhost:6379/0")
+//	if err != nil { ... }
+//	store, err := degrade.New(primary) // in-memory fallback
+//	if err != nil { ... }
+//	defer store.Close()
+//	m, err := session.New(session.WithSecret(secret), session.WithStore(store))
+//
+// # Fail-over
+//
+// Every call to the primary is capped by a timeout (WithTimeout, 250 ms by
+// default, shorter if the request's context says so). A call that fails
+// with an error matching backends.ErrUnavailable (network errors,
+// timeouts, an exhausted pool, a Redis that is loading, read-only or
+// without master: redisstore classifies them) or that runs out of that
+// timeout is served by the fallback, and the request is marked degraded
+// (backends.MarkDegraded: the session manager then sets the
+// X-Session-Degraded header). "Not found", version conflicts, undecodable
+// or foreign values, a closed store, and a request whose own context was
+// canceled or ran out are not outages: they are returned as they are and
+// never trip the breaker.
+//
+// After WithFailureThreshold consecutive outages the circuit opens: every
+// operation goes straight to the fallback, without waiting for the
+// primary. A background probe pings the primary every WithProbeInterval;
+// when it answers, recovery starts. New does not contact the primary: a
+// store created while the primary is down starts closed, fails over on the
+// first requests and opens, and recovers when the primary appears.
+//
+// # Recovery without loss
+//
+// While the fallback serves, every write it takes is journaled per key, in
+// order: the change set of each save (the backends.ReplayFunc the manager
+// attaches to every save and renewal), deletions and renewals (a
+// tombstone for the old key), touches (the latest expiry) and user index
+// changes. Recovery then
+//
+//  1. applies every tombstone to the primary (deletes the records and
+//     their user index entries) while the circuit is still open, so a user
+//     who logged out during the outage stays logged out;
+//  2. closes the circuit (state "recovering") and replays the change sets
+//     in the background, oldest session first, at WithReplayRate sessions a
+//     second. Each change set is merged onto whatever the primary holds by
+//     compare-and-set, so data written to the primary before or after the
+//     outage is kept and never overwritten by older data; after its
+//     replay, a session is removed from the fallback.
+//
+// A request for a session whose replay is still pending replays it first,
+// so it is never served stale data. A session that exists only in the
+// primary and is requested during the outage is served empty under the
+// same ID (the fallback does not have it), and what the request changes is
+// merged onto the primary's copy on recovery.
+//
+// Versions of records served by the fallback carry FallbackVersion, so
+// that a compare-and-set never mistakes a version of one store for one of
+// the other.
+//
+// # Limits
+//
+// The default fallback is in the memory of one process: without sticky
+// routing, a session written during an outage is only visible on the
+// instance that wrote it until it is replayed. The journal holds at most
+// WithJournalLimit change sets; beyond it writes are still served but not
+// replayed (deletions are always journaled). Journaled writes that are not
+// replayed when the process exits are lost: call Drain before Close.
+// UserKeys, Keys and Count need the primary and fail while it is down. See
+// docs/degradation.md for the details.
+package degrade

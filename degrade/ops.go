@@ -1,0 +1,542 @@
+package degrade
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/sessionkit/session/backends"
+)
+
+func opError(op string, err error) error {
+	return &backends.OpError{Backend: backendName, Op: op, Err: err}
+}
+
+// begin checks, before any work, that the store is open and ctx not done.
+func (s *Store) begin(ctx context.Context, op string) error {
+	if s.closed.Load() {
+		return opError(op, backends.ErrClosed)
+	}
+	if err := ctx.Err(); err != nil {
+		return opError(op, err)
+	}
+	return nil
+}
+
+func unsupported(op, what string) error {
+	return opError(op, fmt.Errorf("%w: the primary store is not a backends.%s", errors.ErrUnsupported, what))
+}
+
+// onPrimary runs fn on the primary after replaying key's pending journal
+// entry, if any. It reports whether the operation must fail over instead
+// (the primary is down: the breaker counted it); otherwise err is the
+// outcome to return.
+func (s *Store) onPrimary(ctx context.Context, fn func(context.Context) error, keys ...string) (failover bool, err error) {
+	for _, k := range keys {
+		if err := s.settle(ctx, k); err != nil {
+			return s.result(ctx, err), err
+		}
+	}
+	err = s.do(ctx, fn)
+	return s.result(ctx, err), err
+}
+
+// primaryView is the primary with every call capped by the store's timeout:
+// the store that ReplayFuncs replay onto.
+type primaryView struct{ s *Store }
+
+func (v primaryView) Load(ctx context.Context, key string) (rec backends.Record, found bool, err error) {
+	err = v.s.do(ctx, func(c context.Context) error {
+		var e error
+		rec, found, e = v.s.primary.Load(c, key)
+		return e
+	})
+	return rec, found, err
+}
+
+func (v primaryView) Save(ctx context.Context, key string, blob []byte, expiry time.Time, expected uint64) (ver uint64, err error) {
+	err = v.s.do(ctx, func(c context.Context) error {
+		var e error
+		ver, e = v.s.primary.Save(c, key, blob, expiry, expected)
+		return e
+	})
+	return ver, err
+}
+
+func (v primaryView) Touch(ctx context.Context, key string, expiry time.Time) error {
+	return v.s.do(ctx, func(c context.Context) error { return v.s.primary.Touch(c, key, expiry) })
+}
+
+func (v primaryView) Delete(ctx context.Context, key string) error {
+	return v.s.do(ctx, func(c context.Context) error { return v.s.primary.Delete(c, key) })
+}
+
+// Load returns the record stored under key: from the primary, or, while
+// the primary is down, from the fallback, marking the request degraded
+// (backends.MarkDegraded). A record served by the fallback has
+// FallbackVersion set in its version. A key deleted during the outage is
+// reported absent without marking the request, so the manager starts a new
+// session under a new ID.
+func (s *Store) Load(ctx context.Context, key string) (backends.Record, bool, error) {
+	if err := s.begin(ctx, "load"); err != nil {
+		return backends.Record{}, false, err
+	}
+	if s.usePrimary() {
+		var rec backends.Record
+		var found bool
+		fo, err := s.onPrimary(ctx, func(c context.Context) error {
+			var e error
+			rec, found, e = s.primary.Load(c, key)
+			return e
+		}, key)
+		if !fo {
+			return rec, found, err
+		}
+	}
+	s.cfg.observer.FailedOver("load")
+	rec, found, err := s.fallback.Load(ctx, key)
+	if err != nil {
+		return backends.Record{}, false, err
+	}
+	if !found {
+		if s.isGone(key) {
+			return backends.Record{}, false, nil
+		}
+	} else {
+		rec.Version |= FallbackVersion
+	}
+	backends.MarkDegraded(ctx)
+	return rec, found, nil
+}
+
+// Save stores blob under key with compare-and-set on the version (see
+// backends.Store). While the primary is down it is saved to the fallback
+// and its change set journaled for replay: the ReplayFunc carried by ctx
+// (backends.ReplayFromContext), or, without one, the blob itself, which
+// replay then writes only if the primary has no record of the key.
+//
+// Versions of the two stores never mix: an expected version of the other
+// store than the one serving conflicts, so the manager reloads and merges.
+// One exception keeps a session under the ID it had: a save that expects
+// no record (expected 0) but finds one, while ctx carries a ReplayFunc, is
+// the first save of a session whose load was served by the fallback; its
+// change set is then merged onto the record found.
+func (s *Store) Save(ctx context.Context, key string, blob []byte, expiry time.Time, expected uint64) (uint64, error) {
+	if err := s.begin(ctx, "save"); err != nil {
+		return 0, err
+	}
+	if s.usePrimary() {
+		var v uint64
+		fo, err := s.onPrimary(ctx, func(c context.Context) error {
+			if expected&FallbackVersion != 0 {
+				return opError("save", backends.ErrConflict)
+			}
+			var e error
+			v, e = s.primary.Save(c, key, blob, expiry, expected)
+			return e
+		}, key)
+		if !fo {
+			if expected == 0 && backends.IsConflict(err) {
+				if fn := backends.ReplayFromContext(ctx); fn != nil {
+					v, err = merge(ctx, primaryView{s}, key, fn)
+					fo = s.result(ctx, err)
+				}
+			}
+			if !fo {
+				return v, err
+			}
+		}
+	}
+	return s.saveFallback(ctx, key, blob, expiry, expected)
+}
+
+// merge applies fn to key's record in st and returns the record's version.
+func merge(ctx context.Context, st backends.Store, key string, fn backends.ReplayFunc) (uint64, error) {
+	if err := fn(ctx, st); err != nil {
+		return 0, err
+	}
+	rec, found, err := st.Load(ctx, key)
+	if err != nil {
+		return 0, err
+	}
+	if !found {
+		return 0, opError("save", backends.ErrConflict)
+	}
+	return rec.Version, nil
+}
+
+func (s *Store) saveFallback(ctx context.Context, key string, blob []byte, expiry time.Time, expected uint64) (uint64, error) {
+	s.cfg.observer.FailedOver("save")
+	e := s.lockEntry(key)
+	defer s.release(e)
+	var want uint64
+	if expected != 0 {
+		// A version of the fallback's copy is compared with it. A version
+		// of the primary's record conflicts with the fallback's own copy
+		// or with a deletion during the outage (the manager reloads and
+		// merges); where the fallback has nothing, the session is created
+		// there and its change set later merged onto the primary's record.
+		_, found, err := s.fallback.Load(ctx, key)
+		if err != nil {
+			return 0, err
+		}
+		switch {
+		case found && expected&FallbackVersion != 0:
+			want = expected &^ FallbackVersion
+		case found || e.gone:
+			return 0, opError("save", backends.ErrConflict)
+		}
+	}
+	fn := backends.ReplayFromContext(ctx)
+	v, err := s.fallback.Save(ctx, key, blob, expiry, want)
+	if err != nil && want == 0 && fn != nil && backends.IsConflict(err) {
+		v, err = merge(ctx, s.fallback, key, fn)
+	}
+	if err != nil {
+		return 0, err
+	}
+	backends.MarkDegraded(ctx)
+	if v == 0 {
+		// An expiry in the past deleted the record.
+		s.addTombstone(e)
+		return 0, nil
+	}
+	c := change{fn: fn, expiry: expiry}
+	if fn == nil {
+		c.blob = append([]byte(nil), blob...)
+	}
+	s.addChange(ctx, e, c)
+	return v | FallbackVersion, nil
+}
+
+// Touch extends the expiry of an existing record. While the primary is down
+// the fallback's record is extended and the latest expiry journaled; replay
+// extends the primary's record to it (never shortening it).
+func (s *Store) Touch(ctx context.Context, key string, expiry time.Time) error {
+	if err := s.begin(ctx, "touch"); err != nil {
+		return err
+	}
+	if s.usePrimary() {
+		fo, err := s.onPrimary(ctx, func(c context.Context) error { return s.primary.Touch(c, key, expiry) }, key)
+		if !fo {
+			return err
+		}
+	}
+	s.cfg.observer.FailedOver("touch")
+	if expiry.IsZero() {
+		return opError("touch", backends.ErrNoExpiry)
+	}
+	s.mu.Lock()
+	_, journaled := s.journal[key]
+	full := !journaled && len(s.journal) >= s.cfg.journalLimit
+	s.mu.Unlock()
+	if full {
+		// A touch only extends the idle deadline: beyond the limit it is
+		// served but not journaled.
+		err := s.fallback.Touch(ctx, key, expiry)
+		if err == nil {
+			backends.MarkDegraded(ctx)
+		}
+		return err
+	}
+	e := s.lockEntry(key)
+	defer s.release(e)
+	if err := s.fallback.Touch(ctx, key, expiry); err != nil {
+		return err
+	}
+	backends.MarkDegraded(ctx)
+	if !e.gone && expiry.After(e.touch) {
+		e.touch = expiry
+	}
+	return nil
+}
+
+// Delete removes the record. While the primary is down it is removed from
+// the fallback and a tombstone journaled: recovery deletes the primary's
+// record before the circuit closes.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	if err := s.begin(ctx, "delete"); err != nil {
+		return err
+	}
+	if s.usePrimary() {
+		fo, err := s.onPrimary(ctx, func(c context.Context) error { return s.primary.Delete(c, key) }, key)
+		if !fo {
+			return err
+		}
+	}
+	s.cfg.observer.FailedOver("delete")
+	e := s.lockEntry(key)
+	defer s.release(e)
+	if err := s.fallback.Delete(ctx, key); err != nil {
+		return err
+	}
+	backends.MarkDegraded(ctx)
+	s.addTombstone(e)
+	return nil
+}
+
+// Renew replaces oldKey by newKey (see backends.Renewer), with the
+// primary's Renew, or Save, Delete and the user index in sequence for a
+// primary without one. While the primary is down it is renewed in the
+// fallback, and the journal gets a tombstone for oldKey (and its user index
+// entry) and the change set of newKey.
+func (s *Store) Renew(ctx context.Context, oldKey, newKey string, blob []byte, expiry time.Time, userID string, deadline time.Time) error {
+	if err := s.begin(ctx, "renew"); err != nil {
+		return err
+	}
+	if s.usePrimary() {
+		fo, err := s.onPrimary(ctx, func(c context.Context) error {
+			return renew(c, s.primary, oldKey, newKey, blob, expiry, userID, deadline)
+		}, oldKey, newKey)
+		if !fo {
+			return err
+		}
+	}
+	s.cfg.observer.FailedOver("renew")
+	if oldKey == newKey {
+		return opError("renew", fmt.Errorf("%w: old and new key are the same", backends.ErrConflict))
+	}
+	first, second := oldKey, newKey
+	if second < first {
+		first, second = second, first
+	}
+	e1 := s.lockEntry(first)
+	defer s.release(e1)
+	e2 := s.lockEntry(second)
+	defer s.release(e2)
+	oldE, newE := e1, e2
+	if oldE.key != oldKey {
+		oldE, newE = e2, e1
+	}
+	if err := renew(ctx, s.fallback, oldKey, newKey, blob, expiry, userID, deadline); err != nil {
+		return err
+	}
+	backends.MarkDegraded(ctx)
+	s.addTombstone(oldE)
+	if userID != "" {
+		oldE.setUser(userID, userChange{})
+	}
+	fn := backends.ReplayFromContext(ctx)
+	c := change{fn: fn, expiry: expiry}
+	if fn == nil {
+		c.blob = append([]byte(nil), blob...)
+	}
+	s.addChange(ctx, newE, c)
+	if userID != "" {
+		newE.setUser(userID, userChange{add: true, deadline: deadline})
+	}
+	return nil
+}
+
+// renew renews in st: with its Renew, or step by step.
+func renew(ctx context.Context, st backends.Store, oldKey, newKey string, blob []byte, expiry time.Time, userID string, deadline time.Time) error {
+	if rn, ok := st.(backends.Renewer); ok {
+		return rn.Renew(ctx, oldKey, newKey, blob, expiry, userID, deadline)
+	}
+	if _, err := st.Save(ctx, newKey, blob, expiry, 0); err != nil {
+		return err
+	}
+	if err := st.Delete(ctx, oldKey); err != nil {
+		return err
+	}
+	ui, ok := st.(backends.UserIndex)
+	if !ok || userID == "" {
+		return nil
+	}
+	if err := ui.RemoveUserKey(ctx, userID, oldKey); err != nil {
+		return err
+	}
+	return ui.AddUserKey(ctx, userID, newKey, deadline)
+}
+
+// AddUserKey records that key belongs to userID (see backends.UserIndex).
+// While the primary is down the fallback's index gets the entry and the
+// journal the addition, replayed after the key's change sets.
+func (s *Store) AddUserKey(ctx context.Context, userID, key string, deadline time.Time) error {
+	return s.userOp(ctx, "add_user_key", userID, key, userChange{add: true, deadline: deadline},
+		func(c context.Context, ui backends.UserIndex) error { return ui.AddUserKey(c, userID, key, deadline) })
+}
+
+// RemoveUserKey forgets key for userID (see backends.UserIndex). While the
+// primary is down the removal is journaled as a tombstone, applied before
+// the circuit closes.
+func (s *Store) RemoveUserKey(ctx context.Context, userID, key string) error {
+	return s.userOp(ctx, "remove_user_key", userID, key, userChange{},
+		func(c context.Context, ui backends.UserIndex) error { return ui.RemoveUserKey(c, userID, key) })
+}
+
+func (s *Store) userOp(ctx context.Context, op, userID, key string, uc userChange, fn func(context.Context, backends.UserIndex) error) error {
+	if err := s.begin(ctx, op); err != nil {
+		return err
+	}
+	pui, ok := s.primary.(backends.UserIndex)
+	if !ok {
+		return unsupported(op, "UserIndex")
+	}
+	if s.usePrimary() {
+		fo, err := s.onPrimary(ctx, func(c context.Context) error { return fn(c, pui) }, key)
+		if !fo {
+			return err
+		}
+	}
+	s.cfg.observer.FailedOver(op)
+	e := s.lockEntry(key)
+	defer s.release(e)
+	if err := fn(ctx, s.fallback.(backends.UserIndex)); err != nil {
+		return err
+	}
+	backends.MarkDegraded(ctx)
+	e.setUser(userID, uc)
+	return nil
+}
+
+// UserKeys returns the keys of userID's sessions (see backends.UserIndex).
+// Only the primary knows all of them, so while it is down UserKeys fails
+// with an error matching backends.ErrUnavailable (and ErrOpen when the
+// circuit is open) rather than return a partial list: revoking "all"
+// sessions of a user from a partial list would leave the others alive.
+// While the journal is replayed, the keys of pending sessions are added
+// and those deleted during the outage left out.
+func (s *Store) UserKeys(ctx context.Context, userID string) ([]string, error) {
+	if err := s.begin(ctx, "user_keys"); err != nil {
+		return nil, err
+	}
+	pui, ok := s.primary.(backends.UserIndex)
+	if !ok {
+		return nil, unsupported("user_keys", "UserIndex")
+	}
+	if !s.usePrimary() {
+		return nil, opError("user_keys", backends.Unavailable(ErrOpen))
+	}
+	var keys []string
+	err := s.do(ctx, func(c context.Context) error {
+		var e error
+		keys, e = pui.UserKeys(c, userID)
+		return e
+	})
+	s.result(ctx, err)
+	if err != nil || s.pending.Load() == 0 {
+		return keys, err
+	}
+	fkeys, err := s.fallback.(backends.UserIndex).UserKeys(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	out := keys[:0]
+	seen := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		if _, removed := s.pendingFor(k, userID); !removed {
+			out = append(out, k)
+			seen[k] = true
+		}
+	}
+	for _, k := range fkeys {
+		if pending, removed := s.pendingFor(k, userID); pending && !removed && !seen[k] {
+			out = append(out, k)
+			seen[k] = true
+		}
+	}
+	return out, nil
+}
+
+// pendingFor reports whether key has a journal entry, and whether that
+// entry deletes the key or removes it from userID's index.
+func (s *Store) pendingFor(key, userID string) (pending, removed bool) {
+	s.mu.Lock()
+	e := s.journal[key]
+	s.mu.Unlock()
+	if e == nil {
+		return false, false
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.dead {
+		return false, false
+	}
+	uc, ok := e.users[userID]
+	return true, e.gone || (ok && !uc.add)
+}
+
+// Keys calls fn for each live key of the primary (see backends.Iterator),
+// then for the keys whose sessions were created during the outage and are
+// still pending replay; keys deleted during the outage are left out. It is
+// not capped by the operation timeout (iteration may take long): ctx
+// bounds it. While the circuit is open it fails with ErrOpen.
+func (s *Store) Keys(ctx context.Context, fn func(key string) bool) error {
+	if err := s.begin(ctx, "keys"); err != nil {
+		return err
+	}
+	it, ok := s.primary.(backends.Iterator)
+	if !ok {
+		return unsupported("keys", "Iterator")
+	}
+	if !s.usePrimary() {
+		return opError("keys", backends.Unavailable(ErrOpen))
+	}
+	live, gone := map[string]bool{}, map[string]bool{}
+	for _, e := range s.snapshot() {
+		e.mu.Lock()
+		switch {
+		case e.dead:
+		case e.gone:
+			gone[e.key] = true
+		case len(e.changes) > 0:
+			live[e.key] = true
+		}
+		e.mu.Unlock()
+	}
+	stopped := false
+	err := it.Keys(ctx, func(k string) bool {
+		if gone[k] {
+			return true
+		}
+		delete(live, k)
+		if !fn(k) {
+			stopped = true
+			return false
+		}
+		return true
+	})
+	s.result(ctx, err)
+	if err != nil || stopped {
+		return err
+	}
+	for k := range live {
+		if !fn(k) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// Count returns the primary's count of records (see backends.Counter).
+// Sessions created during the outage and still pending replay are not
+// included. While the circuit is open it fails with ErrOpen.
+func (s *Store) Count(ctx context.Context) (int, error) {
+	if err := s.begin(ctx, "count"); err != nil {
+		return 0, err
+	}
+	c, ok := s.primary.(backends.Counter)
+	if !ok {
+		return 0, unsupported("count", "Counter")
+	}
+	if !s.usePrimary() {
+		return 0, opError("count", backends.Unavailable(ErrOpen))
+	}
+	n, err := c.Count(ctx)
+	s.result(ctx, err)
+	return n, err
+}
+
+// Ping reports the primary's health: its Ping (or, for a primary that is
+// not a backends.Pinger, a Load of an unused key), capped by the timeout.
+// It asks the primary whatever the breaker's state and does not feed the
+// breaker; Status reports the background probe's last result without
+// asking.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.begin(ctx, "ping"); err != nil {
+		return err
+	}
+	return s.do(ctx, s.ping)
+}
