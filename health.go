@@ -62,23 +62,45 @@ type HealthReport struct {
 	Checked time.Time
 }
 
-// StatusReporter is implemented by composite stores (a fail-over chain)
-// that track the health of their members. Manager.Health asks it instead of
-// probing the store itself. HealthStatus must honour ctx and return the
-// members in order, the primary first.
+// StatusReporter is implemented by composite stores that track the health
+// of their members themselves. Manager.Health asks it instead of probing
+// the store. HealthStatus must honour ctx and return the members in order,
+// the primary first.
 type StatusReporter interface {
 	HealthStatus(ctx context.Context) []StoreStatus
 }
 
+// FailoverChain is implemented by fail-over stores (package degrade):
+// Manager.Health probes the primary and the fallback separately, so that a
+// chain serving from its fallback reports HealthDegraded rather than
+// HealthHealthy or HealthDown.
+type FailoverChain interface {
+	Primary() backends.Store
+	Fallback() backends.Store
+}
+
 // Health checks the session store and reports the state of each store in
-// the chain. A store that implements StatusReporter reports its members; a
-// store that implements backends.Pinger is pinged; any other store is
-// probed with a Load of a key that does not exist. Probes are bounded by
-// ctx only: pass a context with a deadline.
+// the chain. A store that implements StatusReporter reports its members;
+// the members of a FailoverChain are probed in parallel; a single store is
+// probed alone. A probe is a Ping when the store implements
+// backends.Pinger, else a Load of a key no session uses. Probes are
+// bounded by ctx only: pass a context with a deadline.
 func (m *Manager) Health(ctx context.Context) HealthReport {
 	var stores []StoreStatus
-	if sr, ok := m.store.(StatusReporter); ok {
-		stores = sr.HealthStatus(ctx)
+	switch st := m.store.(type) {
+	case StatusReporter:
+		stores = st.HealthStatus(ctx)
+	case FailoverChain:
+		stores = make([]StoreStatus, 2)
+		done := make(chan struct{})
+		go func() {
+			stores[1] = probe(ctx, st.Fallback())
+			stores[1].Role = "fallback"
+			close(done)
+		}()
+		stores[0] = probe(ctx, st.Primary())
+		stores[0].Role = "primary"
+		<-done
 	}
 	if len(stores) == 0 {
 		stores = []StoreStatus{probe(ctx, m.store)}
