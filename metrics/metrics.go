@@ -16,38 +16,58 @@
 //	session_events_total{event}                                   counter
 //	session_size_bytes                                            histogram
 //	session_degraded                                              gauge (0 or 1)
+//	session_breaker_state{state}                                  gauge (1 for the current state)
 //	session_failovers_total                                       counter
+//	session_failover_operations_total{operation}                  counter
 //	session_replayed_sessions_total{result}                       counter
-//	session_breaker_state{backend}                                gauge (0 closed, 1 half-open, 2 open)
+//	session_journal_dropped_total                                 counter
 //
-// operation is one of load, save, touch, delete, renew; result is ok,
-// conflict (a lost compare-and-set, retried by the manager: not a failure),
-// unavailable (the backend could not be reached or timed out), canceled
-// (the client went away) or error. event is one of created, renewed,
-// destroyed, expired (a session found past its idle timeout or lifetime
-// when loaded), tampered_cookie (a cookie or token that failed
-// verification), undecodable (a stored session that could not be decoded)
-// and user_revoked. Every label has a small fixed set of values: no label
-// ever carries a session ID, a user ID or a key. All series are created at
-// zero by New, so rates and alerts work before the first event.
+// operation is one of load, save, touch, delete, renew (and, for fail-over
+// operations, add_user_key and remove_user_key); result is ok, conflict (a
+// lost compare-and-set, retried by the manager: not a failure), unavailable
+// (the backend could not be reached or timed out), canceled (the client
+// went away) or error. event is one of created, renewed, destroyed, expired
+// (a session found past its idle timeout or lifetime when loaded),
+// tampered_cookie (a cookie or token that failed verification), undecodable
+// (a stored session that could not be decoded) and user_revoked. state is
+// closed, open or recovering. Every label has a small fixed set of values:
+// no label ever carries a session ID, a user ID or a key. All series are
+// created at zero by New, so rates and alerts work before the first event.
 //
-// session_degraded, session_failovers_total,
-// session_replayed_sessions_total and session_breaker_state are fed by a
-// fail-over store chain: through session.Manager.ReportStoreEvent
-// (EventFailover, EventRecovered) and through the methods BreakerChanged
-// and SessionReplayed, which the fail-over store's hook calls.
+// # Fail-over
+//
+// The fail-over metrics come from the fail-over store (package degrade):
+// Metrics implements degrade.Observer, so the same value is passed to both
+// constructors. AuditStoreEvents also sends the chain's fail-overs and
+// recoveries to the manager's audit log:
+//
+//	mx, err := metrics.New(reg, metrics.WithBackend("redis"))
+//	fo, err := degrade.New(redisStore, degrade.WithObserver(mx))
+//	m, err := session.New(session.WithSecret(secret), session.WithStore(fo), session.WithObserver(mx))
+//	mx.AuditStoreEvents(m)
+//
+// session_degraded is 1 while the breaker is open (sessions are served by
+// the fallback); session_failovers_total counts the times it opened;
+// session_failover_operations_total counts the operations the fallback
+// served; session_replayed_sessions_total counts sessions whose outage
+// writes were replayed onto the primary (result ok) and writes given up
+// (result error); session_journal_dropped_total counts writes served during
+// an outage that could not be journaled for replay (journal full).
 package metrics
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sessionkit/session"
 	"github.com/sessionkit/session/backends"
+	"github.com/sessionkit/session/degrade"
 )
 
 // DefaultNamespace is the prefix of every metric name.
@@ -79,30 +99,6 @@ const (
 )
 
 var results = [...]string{resultOK, resultConflict, resultUnavailable, resultCanceled, resultError}
-
-// BreakerState is the state of a circuit breaker, as exported by the
-// session_breaker_state gauge.
-type BreakerState int
-
-// The breaker states and their gauge values.
-const (
-	BreakerClosed   BreakerState = 0 // the primary store is used
-	BreakerHalfOpen BreakerState = 1 // probing whether the primary is back
-	BreakerOpen     BreakerState = 2 // requests go straight to the fallback
-)
-
-// String returns "closed", "half-open" or "open".
-func (s BreakerState) String() string {
-	switch s {
-	case BreakerClosed:
-		return "closed"
-	case BreakerHalfOpen:
-		return "half-open"
-	case BreakerOpen:
-		return "open"
-	}
-	return fmt.Sprintf("BreakerState(%d)", int(s))
-}
 
 // Option configures New.
 type Option func(*options) error
@@ -194,11 +190,24 @@ type Metrics struct {
 	size      prometheus.Histogram
 	degraded  prometheus.Gauge
 	failovers prometheus.Counter
+	foOpsVec  *prometheus.CounterVec
+	foOps     map[string]prometheus.Counter
 	replayed  [2]prometheus.Counter // ok, error
-	breaker   *prometheus.GaugeVec
+	dropped   prometheus.Counter
+	breaker   [3]prometheus.Gauge // by degrade.State
+	audit     atomic.Pointer[session.Manager]
 }
 
-var _ session.Observer = (*Metrics)(nil)
+var (
+	_ session.Observer = (*Metrics)(nil)
+	_ degrade.Observer = (*Metrics)(nil)
+)
+
+// The operations a fail-over store reports as served by its fallback.
+var failoverOps = [...]string{"load", "save", "touch", "delete", "renew", "add_user_key", "remove_user_key"}
+
+// The breaker states, indexed by degrade.State.
+var breakerStates = [...]degrade.State{degrade.StateClosed, degrade.StateOpen, degrade.StateRecovering}
 
 // New creates the session collectors and registers them on reg. reg is
 // required: pass a prometheus.NewRegistry() of your own, or
@@ -218,7 +227,7 @@ func New(reg prometheus.Registerer, opts ...Option) (*Metrics, error) {
 		}
 	}
 	ns, cl := o.namespace, o.constLabels
-	m := &Metrics{backend: o.backend, events: make(map[session.Event]prometheus.Counter)}
+	m := &Metrics{backend: o.backend, events: make(map[session.Event]prometheus.Counter), foOps: make(map[string]prometheus.Counter)}
 	m.opsVec = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: ns, Subsystem: "store", Name: "operations_total", ConstLabels: cl,
 		Help: "Session store operations by backend, operation and result (ok, conflict, unavailable, canceled, error).",
@@ -239,20 +248,28 @@ func New(reg prometheus.Registerer, opts ...Option) (*Metrics, error) {
 	})
 	m.degraded = prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace: ns, Name: "degraded", ConstLabels: cl,
-		Help: "1 while the store chain serves sessions from its fallback store, else 0.",
+		Help: "1 while the fail-over store serves sessions from its fallback (breaker open), else 0.",
 	})
 	m.failovers = prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: ns, Name: "failovers_total", ConstLabels: cl,
-		Help: "Times the store chain switched from its primary store to its fallback.",
+		Help: "Times the fail-over store's breaker opened: switches from the primary store to the fallback.",
 	})
+	m.foOpsVec = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: ns, Name: "failover_operations_total", ConstLabels: cl,
+		Help: "Store operations served by the fallback store instead of the primary, by operation.",
+	}, []string{"operation"})
 	replayed := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: ns, Name: "replayed_sessions_total", ConstLabels: cl,
-		Help: "Sessions written to the fallback during an outage and replayed to the primary store, by result (ok, error).",
+		Help: "Sessions written during an outage and replayed onto the primary store (ok), and journaled writes given up (error).",
 	}, []string{"result"})
-	m.breaker = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	m.dropped = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: ns, Name: "journal_dropped_total", ConstLabels: cl,
+		Help: "Writes served by the fallback that were not journaled for replay because the journal was full.",
+	})
+	breaker := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: ns, Name: "breaker_state", ConstLabels: cl,
-		Help: "State of the circuit breaker in front of a store: 0 closed, 1 half-open, 2 open.",
-	}, []string{"backend"})
+		Help: "State of the fail-over store's circuit breaker: 1 for the current state (closed, open, recovering), 0 for the others.",
+	}, []string{"state"})
 
 	for i, op := range operations {
 		for j, res := range results {
@@ -266,10 +283,17 @@ func New(reg prometheus.Registerer, opts ...Option) (*Metrics, error) {
 		}
 		m.events[e] = m.eventsVec.WithLabelValues(e.String())
 	}
+	for _, op := range failoverOps {
+		m.foOps[op] = m.foOpsVec.WithLabelValues(op)
+	}
 	m.replayed[0] = replayed.WithLabelValues(resultOK)
 	m.replayed[1] = replayed.WithLabelValues(resultError)
+	for _, st := range breakerStates {
+		m.breaker[st] = breaker.WithLabelValues(st.String())
+	}
+	m.breaker[degrade.StateClosed].Set(1)
 
-	for _, c := range []prometheus.Collector{m.opsVec, m.durVec, m.eventsVec, m.size, m.degraded, m.failovers, replayed, m.breaker} {
+	for _, c := range []prometheus.Collector{m.opsVec, m.durVec, m.eventsVec, m.size, m.degraded, m.failovers, m.foOpsVec, replayed, m.dropped, breaker} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("metrics: register: %w", err)
 		}
@@ -278,18 +302,9 @@ func New(reg prometheus.Registerer, opts ...Option) (*Metrics, error) {
 }
 
 // Event counts a lifecycle or security event (session.Observer).
-// EventFailover and EventRecovered set session_degraded and count
-// session_failovers_total.
+// EventFailover and EventRecovered are not counted here: the fail-over
+// metrics come from the degrade.Observer methods.
 func (m *Metrics) Event(_ context.Context, e session.Event) {
-	switch e {
-	case session.EventFailover:
-		m.failovers.Inc()
-		m.degraded.Set(1)
-		return
-	case session.EventRecovered:
-		m.degraded.Set(0)
-		return
-	}
 	if c, ok := m.events[e]; ok {
 		c.Inc()
 	}
@@ -330,20 +345,62 @@ func (m *Metrics) Saved(size int) {
 	m.size.Observe(float64(size))
 }
 
-// BreakerChanged sets session_breaker_state for the breaker in front of
-// the named store. A fail-over store's hook calls it on every transition;
-// store must be a fixed name ("redis", "primary"), never an address.
-func (m *Metrics) BreakerChanged(store string, s BreakerState) {
-	m.breaker.WithLabelValues(store).Set(float64(s))
+// AuditStoreEvents makes the fail-over store's breaker transitions reach
+// the audit log of mgr (Manager.ReportStoreEvent): EventFailover when the
+// breaker opens, EventRecovered when the primary serves again. Call it
+// once the manager exists; transitions before the call are counted but
+// not audited.
+func (m *Metrics) AuditStoreEvents(mgr *session.Manager) {
+	m.audit.Store(mgr)
 }
 
-// SessionReplayed counts a session replayed from the fallback to the
-// primary store after an outage; err is the replay's error (nil on
-// success).
-func (m *Metrics) SessionReplayed(err error) {
-	if err == nil {
-		m.replayed[0].Inc()
+// StateChanged records a transition of the fail-over store's circuit
+// breaker (degrade.Observer).
+func (m *Metrics) StateChanged(from, to degrade.State) {
+	for _, st := range breakerStates {
+		v := 0.0
+		if st == to {
+			v = 1
+		}
+		m.breaker[st].Set(v)
+	}
+	if to == degrade.StateOpen {
+		m.degraded.Set(1)
+		m.failovers.Inc()
 	} else {
-		m.replayed[1].Inc()
+		m.degraded.Set(0)
+	}
+	mgr := m.audit.Load()
+	if mgr == nil {
+		return
+	}
+	attrs := []slog.Attr{slog.String("from", from.String()), slog.String("to", to.String())}
+	switch {
+	case to == degrade.StateOpen:
+		mgr.ReportStoreEvent(context.Background(), session.EventFailover, attrs...)
+	case from == degrade.StateOpen:
+		mgr.ReportStoreEvent(context.Background(), session.EventRecovered, attrs...)
 	}
 }
+
+// FailedOver counts an operation served by the fallback store
+// (degrade.Observer).
+func (m *Metrics) FailedOver(op string) {
+	if c, ok := m.foOps[op]; ok {
+		c.Inc()
+		return
+	}
+	m.foOpsVec.WithLabelValues(op).Inc()
+}
+
+// Replayed counts a session whose outage writes were replayed onto the
+// primary store (degrade.Observer).
+func (m *Metrics) Replayed(changeSets int) { m.replayed[0].Inc() }
+
+// ReplayFailed counts a journaled write that was given up
+// (degrade.Observer).
+func (m *Metrics) ReplayFailed(err error) { m.replayed[1].Inc() }
+
+// JournalFull counts a write served by the fallback that could not be
+// journaled for replay (degrade.Observer).
+func (m *Metrics) JournalFull() { m.dropped.Inc() }

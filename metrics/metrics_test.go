@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -23,6 +24,7 @@ import (
 	"github.com/sessionkit/session"
 	"github.com/sessionkit/session/backends"
 	"github.com/sessionkit/session/backends/memstore"
+	"github.com/sessionkit/session/degrade"
 	"github.com/sessionkit/session/metrics"
 )
 
@@ -338,44 +340,107 @@ session_events_total{event="user_revoked"} 1
 	}
 }
 
-func TestFailoverHooks(t *testing.T) {
+// eventually polls cond until it holds or a generous deadline passes: the
+// fail-over store's probe and replay run in the background.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// A real fail-over chain: the primary goes down and comes back; the
+// breaker, fail-over and replay metrics, the health check and the audit log
+// follow.
+func TestFailoverMetricsHealthAndAudit(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	mx, err := metrics.New(reg)
+	mx, err := metrics.New(reg, metrics.WithBackend("degrade"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := session.New(session.WithSecret(testSecret), session.WithObserver(mx),
-		session.WithLogger(slog.New(slog.DiscardHandler)))
+	primary := newFaultStore(t)
+	logs := &logBuffer{}
+	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	fo, err := degrade.New(primary, degrade.WithObserver(mx), degrade.WithFailureThreshold(1),
+		degrade.WithProbeInterval(10*time.Millisecond), degrade.WithLogger(logger))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer m.Close()
-	ctx := context.Background()
-	m.ReportStoreEvent(ctx, session.EventFailover, slog.String("store", "redis"))
-	mx.BreakerChanged("redis", metrics.BreakerOpen)
-	if got := value(t, reg, "session_degraded", nil); got != 1 {
-		t.Errorf("session_degraded = %v during an outage, want 1", got)
+	defer fo.Close()
+	m, err := session.New(session.WithSecret(testSecret), session.WithStore(fo),
+		session.WithObserver(mx), session.WithLogger(logger), session.WithAuditLevel(slog.LevelInfo))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if got := value(t, reg, "session_breaker_state", map[string]string{"backend": "redis"}); got != 2 {
-		t.Errorf("session_breaker_state = %v, want 2 (open)", got)
+	mx.AuditStoreEvents(m)
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /set/{k}/{v}", func(w http.ResponseWriter, r *http.Request) {
+		if err := session.MustFromContext(r.Context()).Set(r.PathValue("k"), r.PathValue("v")); err != nil {
+			http.Error(w, err.Error(), 500)
+		}
+	})
+	mux.HandleFunc("GET /get/{k}", func(w http.ResponseWriter, r *http.Request) {
+		v, _, err := session.Get[string](session.MustFromContext(r.Context()), r.PathValue("k"))
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+		}
+		io.WriteString(w, v+".")
+	})
+	root := http.NewServeMux()
+	root.Handle("/healthz", m.HealthHandler())
+	root.Handle("/", m.Middleware(mux))
+	srv := httptest.NewTLSServer(root)
+	defer srv.Close()
+	jar, _ := cookiejar.New(nil)
+	e := httpexpect.WithConfig(httpexpect.Config{
+		BaseURL: srv.URL, Reporter: httpexpect.NewAssertReporter(t),
+		Client: &http.Client{Transport: srv.Client().Transport, Jar: jar, Timeout: 20 * time.Second},
+	})
+	gauge := func(name string, labels map[string]string) func() float64 {
+		return func() float64 { return value(t, reg, name, labels) }
 	}
-	mx.BreakerChanged("redis", metrics.BreakerHalfOpen)
-	mx.SessionReplayed(nil)
-	mx.SessionReplayed(nil)
-	mx.SessionReplayed(errors.New("conflict storm"))
-	mx.BreakerChanged("redis", metrics.BreakerClosed)
-	m.ReportStoreEvent(ctx, session.EventRecovered)
-	m.ReportStoreEvent(ctx, session.EventFailover)
-	m.ReportStoreEvent(ctx, session.EventRecovered)
-	for _, w := range []want{
-		{"session_degraded", nil, 0},
-		{"session_failovers_total", nil, 2},
-		{"session_replayed_sessions_total", map[string]string{"result": "ok"}, 2},
-		{"session_replayed_sessions_total", map[string]string{"result": "error"}, 1},
-		{"session_breaker_state", map[string]string{"backend": "redis"}, 0},
-	} {
-		if got := value(t, reg, w.name, w.labels); got != w.value {
-			t.Errorf("%s%v = %v, want %v", w.name, w.labels, got, w.value)
+	degraded := gauge("session_degraded", nil)
+	state := func(s string) func() float64 { return gauge("session_breaker_state", map[string]string{"state": s}) }
+
+	e.POST("/set/a/1").Expect().Status(200).Header("X-Session-Degraded").IsEmpty()
+	if state("closed")() != 1 || degraded() != 0 {
+		t.Fatalf("healthy chain: closed=%v degraded=%v", state("closed")(), degraded())
+	}
+	e.GET("/healthz").Expect().Status(200).JSON().Object().Value("status").IsEqual("healthy")
+
+	primary.mode.Store(modeDown)
+	e.POST("/set/b/2").Expect().Status(200).Header("X-Session-Degraded").IsEqual("true")
+	eventually(t, "session_degraded 1", func() bool { return degraded() == 1 })
+	if state("open")() != 1 || state("closed")() != 0 {
+		t.Errorf("breaker gauges: open=%v closed=%v", state("open")(), state("closed")())
+	}
+	if got := gauge("session_failovers_total", nil)(); got != 1 {
+		t.Errorf("session_failovers_total = %v, want 1", got)
+	}
+	if got := gauge("session_failover_operations_total", map[string]string{"operation": "save"})(); got < 1 {
+		t.Errorf("no save counted as served by the fallback")
+	}
+	h := e.GET("/healthz").Expect().Status(200).JSON().Object()
+	h.Value("status").IsEqual("degraded")
+	h.Value("stores").Array().Value(0).Object().Value("status").IsEqual("down")
+	h.Value("stores").Array().Value(1).Object().Value("status").IsEqual("healthy")
+
+	primary.mode.Store(modeOK)
+	eventually(t, "the breaker to close and the replay to finish", func() bool {
+		return state("closed")() == 1 && gauge("session_replayed_sessions_total", map[string]string{"result": "ok"})() >= 1
+	})
+	if degraded() != 0 {
+		t.Errorf("session_degraded = %v after recovery", degraded())
+	}
+	e.GET("/get/b").Expect().Status(200).Body().IsEqual("2.")
+	out := logs.String()
+	for _, ev := range []string{`"event":"failover"`, `"event":"recovered"`} {
+		if !strings.Contains(out, ev) {
+			t.Errorf("audit log lacks %s:\n%s", ev, out)
 		}
 	}
 }
