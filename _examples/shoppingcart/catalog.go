@@ -46,8 +46,8 @@ var (
 func newCatalog() *catalog {
 	c := &catalog{byID: make(map[string]*Product)}
 	n := 0
-	for _, thing := range productThings {
-		for _, adj := range productAdjectives {
+	for _, adj := range productAdjectives {
+		for _, thing := range productThings {
 			n++
 			name := adj + " " + thing.name
 			c.products = append(c.products, Product{
