@@ -43,6 +43,7 @@ import (
 	"github.com/sessionkit/session"
 	"github.com/sessionkit/session/backends"
 	"github.com/sessionkit/session/backends/memstore"
+	"github.com/sessionkit/session/degrade"
 )
 
 var testSecret = []byte("adapter-tests-0123456789abcdef-0123456789abcdef")
@@ -384,38 +385,18 @@ func TestDegradedHeaderNameIsConfigurable(t *testing.T) {
 	r.Header("X-Session-Degraded").IsEmpty()
 }
 
-// fallbackStore stands in for a fail-over store whose primary is down: it
-// serves every operation from its memstore and reports it as served by a
-// fallback, as package degrade does.
-type fallbackStore struct{ *memstore.Store }
-
-func (f fallbackStore) Load(ctx context.Context, key string) (backends.Record, bool, error) {
-	backends.MarkDegraded(ctx)
-	return f.Store.Load(ctx, key)
-}
-
-func (f fallbackStore) Save(ctx context.Context, key string, blob []byte, exp time.Time, v uint64) (uint64, error) {
-	backends.MarkDegraded(ctx)
-	return f.Store.Save(ctx, key, blob, exp, v)
-}
-
-func (f fallbackStore) Touch(ctx context.Context, key string, exp time.Time) error {
-	backends.MarkDegraded(ctx)
-	return f.Store.Touch(ctx, key, exp)
-}
-
-func (f fallbackStore) Delete(ctx context.Context, key string) error {
-	backends.MarkDegraded(ctx)
-	return f.Store.Delete(ctx, key)
-}
-
-func (f fallbackStore) Renew(ctx context.Context, oldKey, newKey string, blob []byte, exp time.Time, userID string, deadline time.Time) error {
-	backends.MarkDegraded(ctx)
-	return f.Store.Renew(ctx, oldKey, newKey, blob, exp, userID, deadline)
-}
-
+// newFailoverStore returns the fail-over store of package degrade over a
+// primary that is down (every call fails as an unreachable backend does):
+// every session operation is served by its in-memory fallback.
 func newFailoverStore(t *testing.T) backends.Store {
-	return fallbackStore{newMemstore(t)}
+	s, err := degrade.New(brokenStore{},
+		degrade.WithFallback(newMemstore(t)),
+		degrade.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }
 
 // A store that fails outright is the error handler's business: the
@@ -436,6 +417,8 @@ func TestStoreFailureAnswersWithErrorHandler(t *testing.T) {
 }
 
 // brokenStore fails every operation as an unreachable backend does.
+// Alone, it makes every request that saves a session fail; as the primary
+// of a degrade.Store, it makes the store fail over.
 type brokenStore struct{}
 
 var errDown = backends.Unavailable(errors.New("down"))

@@ -1,0 +1,104 @@
+// Package sessionecho connects session.Manager to Echo v5
+// (github.com/labstack/echo/v5). For Echo v4 use
+// github.com/sessionkit/session/adapters/echov4, which has the same API
+// under the same package name.
+//
+//	e := echo.New()
+//	e.Use(sessionecho.Middleware(m))
+//	e.POST("/cart/:item", func(c *echo.Context) error {
+//		s, err := sessionecho.FromContext(c)
+//		if err != nil {
+//			return err
+//		}
+//		cart, _, err := session.Get[[]string](s, "cart")
+//		...
+//		return c.JSON(http.StatusOK, cart)
+//	})
+//	e.GET("/account", account, sessionecho.RequireUser())
+//
+// Middleware runs the rest of the chain inside Manager.Middleware, so the
+// root package's guarantees hold unchanged: the session is loaded only when
+// a handler uses it, it is saved before the response headers go out, and
+// responses served by a fallback store carry the degraded header.
+//
+// The handlers after Middleware see, as c.Response(), a writer that saves
+// the session before its first WriteHeader, Write or Flush and then passes
+// the call on to Echo's *echo.Response (echo.UnwrapResponse still finds
+// it). So c.JSON, c.String, c.Blob, c.Stream, c.File, c.NoContent,
+// c.Redirect, writes through c.Response() and http.ResponseController all
+// send the cookie. A handler that returns an error has its session saved
+// as it returns; Echo's error handler then answers with the cookie.
+package sessionecho
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v5"
+
+	"github.com/sessionkit/session"
+)
+
+// Middleware returns Echo middleware that gives the handlers after it a
+// session (see FromContext). Install it with Echo.Use, on a group, or on a
+// route.
+//
+// If saving the session fails before the response is sent, the manager's
+// error handler answers (500 by default) and the handlers' own output is
+// dropped (see Manager.Middleware).
+func Middleware(m *session.Manager) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c *echo.Context) error {
+			orig := c.Response()
+			defer c.SetResponse(orig)
+			var err error
+			m.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				c.SetRequest(r)
+				c.SetResponse(w)
+				err = next(c)
+			})).ServeHTTP(orig, c.Request())
+			return err
+		}
+	}
+}
+
+// FromContext returns the session of the request. It returns
+// session.ErrNoSession when the request did not pass through Middleware.
+func FromContext(c *echo.Context) (*session.Session, error) {
+	return session.FromContext(c.Request().Context())
+}
+
+// MustFromContext is like FromContext but panics when there is no session:
+// use it where a missing middleware is a programming error.
+func MustFromContext(c *echo.Context) *session.Session {
+	return session.MustFromContext(c.Request().Context())
+}
+
+// RequireUser returns Echo middleware that lets a request through only if
+// its session is bound to a user (Session.SetUser). For other requests it
+// returns echo.ErrUnauthorized (401); when the session cannot be loaded
+// (the store failed), or the request did not pass through Middleware, it
+// returns that error, which Echo's error handler answers with 500. Place it
+// after Middleware:
+//
+//	e.GET("/account", account, sessionecho.RequireUser())
+//
+// RequireUser only reads the session, so it causes no write: at most the
+// cheap idle-timeout extension of a stored session.
+func RequireUser() echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c *echo.Context) error {
+			s, err := FromContext(c)
+			if err != nil {
+				return err
+			}
+			user, err := s.User()
+			if err != nil {
+				return err
+			}
+			if user == "" {
+				return echo.ErrUnauthorized
+			}
+			return next(c)
+		}
+	}
+}
