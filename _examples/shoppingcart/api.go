@@ -64,7 +64,11 @@ func (a *app) apiAddItem(w http.ResponseWriter, r *http.Request) {
 		qty = *req.Quantity
 	}
 	s := session.MustFromContext(r.Context())
-	if err := a.addToCart(s, req.ProductID, qty); err != nil {
+	err := a.addToCart(s, req.ProductID, qty)
+	if err == nil {
+		err = commit(r, s)
+	}
+	if err != nil {
 		a.apiSessionError(w, r, err)
 		return
 	}
@@ -74,7 +78,11 @@ func (a *app) apiAddItem(w http.ResponseWriter, r *http.Request) {
 // apiRemoveItem answers DELETE /api/cart/items/{productId}.
 func (a *app) apiRemoveItem(w http.ResponseWriter, r *http.Request) {
 	s := session.MustFromContext(r.Context())
-	if err := a.removeFromCart(s, r.PathValue("productId")); err != nil {
+	err := a.removeFromCart(s, r.PathValue("productId"))
+	if err == nil {
+		err = commit(r, s)
+	}
+	if err != nil {
 		a.apiSessionError(w, r, err)
 		return
 	}

@@ -243,6 +243,9 @@ func (a *app) cartAction(w http.ResponseWriter, r *http.Request, back string, ch
 	s := session.MustFromContext(r.Context())
 	id := r.PostFormValue("productId")
 	err := change(s, id)
+	if err == nil {
+		err = commit(r, s)
+	}
 	if ce, ok := asCartError(err); ok {
 		a.setFlash(r, "error", "Sorry: "+ce.msg+".")
 	} else if err != nil {
