@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -264,5 +265,53 @@ func TestWriterKeepsGinBookkeeping(t *testing.T) {
 	}
 	if rec.Code != http.StatusCreated || rec.Header().Get("Set-Cookie") == "" {
 		t.Fatalf("status %d, Set-Cookie %q", rec.Code, rec.Header().Get("Set-Cookie"))
+	}
+}
+
+// A handler that takes over the connection (a WebSocket upgrade) commits
+// its session first; the middleware then leaves the connection alone.
+func TestHijackAfterCommit(t *testing.T) {
+	m, err := session.New(session.WithSecret(testSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	r := gin.New()
+	r.Use(sessiongin.Middleware(m))
+	r.GET("/upgrade", func(c *gin.Context) {
+		s := sessiongin.MustFromContext(c)
+		if err := s.Set("k", "v"); err != nil {
+			t.Error(err)
+		}
+		if err := s.Commit(); err != nil {
+			t.Error(err)
+		}
+		cookie := c.Writer.Header().Get("Set-Cookie")
+		conn, buf, err := c.Writer.Hijack()
+		if err != nil {
+			t.Errorf("Hijack: %v", err)
+			return
+		}
+		defer conn.Close()
+		fmt.Fprintf(buf, "HTTP/1.1 200 OK\r\nSet-Cookie: %s\r\nContent-Length: 8\r\nConnection: close\r\n\r\nhijacked", cookie)
+		buf.Flush()
+	})
+	srvLog := &syncBuffer{}
+	srv := httptest.NewUnstartedServer(r)
+	srv.Config.ErrorLog = log.New(srvLog, "", 0)
+	srv.Start()
+	defer srv.Close()
+	resp, err := srv.Client().Get(srv.URL + "/upgrade")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "hijacked" || len(resp.Cookies()) != 1 {
+		t.Fatalf("body %q, cookies %v", body, resp.Cookies())
+	}
+	srv.Close()
+	if s := srvLog.String(); s != "" {
+		t.Fatalf("server log: %s", s)
 	}
 }
