@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log"
 	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
@@ -171,7 +172,9 @@ func newTestEnv(t *testing.T) *testEnv {
 	root.Handle("/metrics", promhttp.HandlerFor(ev.reg, promhttp.HandlerOpts{}))
 	root.Handle("/healthz", ev.mgr.HealthHandler())
 	root.Handle("/", ev.mgr.Middleware(mux))
-	ev.srv = httptest.NewTLSServer(root)
+	ev.srv = httptest.NewUnstartedServer(root)
+	ev.srv.Config.ErrorLog = log.New(io.Discard, "", 0) // handshakes cut short by clients closing
+	ev.srv.StartTLS()
 	t.Cleanup(ev.srv.Close)
 	return ev
 }
@@ -501,4 +504,13 @@ func TestNewValidates(t *testing.T) {
 			t.Error("New accepted an invalid option")
 		}
 	}
+}
+
+func mustNew(t *testing.T, reg prometheus.Registerer, opts ...metrics.Option) *metrics.Metrics {
+	t.Helper()
+	mx, err := metrics.New(reg, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mx
 }
