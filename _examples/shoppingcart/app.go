@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"html/template"
@@ -18,6 +19,7 @@ import (
 	"github.com/sessionkit/session/backends"
 	"github.com/sessionkit/session/backends/memstore"
 	"github.com/sessionkit/session/backends/redisstore"
+	"github.com/sessionkit/session/degrade"
 	"github.com/sessionkit/session/metrics"
 )
 
@@ -64,14 +66,14 @@ func newApp(cfg config) (_ *app, err error) {
 		}
 	}()
 
-	if a.store, err = a.openStore(cfg); err != nil {
-		return nil, err
-	}
 	// Metrics go to a registry of the app's own, served at /metrics.
 	a.registry = prometheus.NewRegistry()
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mx, err := metrics.New(a.registry, metrics.WithBackend(backendName(cfg)))
 	if err != nil {
+		return nil, err
+	}
+	if a.store, err = a.openStore(cfg, mx); err != nil {
 		return nil, err
 	}
 	a.sessions, err = session.New(
@@ -87,6 +89,8 @@ func newApp(cfg config) (_ *app, err error) {
 		return nil, err
 	}
 	a.closers = append(a.closers, a.sessions)
+	// Fail-overs and recoveries of the Redis chain reach the audit log.
+	mx.AuditStoreEvents(a.sessions)
 
 	if a.pages, err = parsePages(); err != nil {
 		return nil, err
@@ -103,8 +107,9 @@ func backendName(cfg config) string {
 	return "memory"
 }
 
-// openStore returns the session store cfg asks for.
-func (a *app) openStore(cfg config) (backends.Store, error) {
+// openStore returns the session store cfg asks for: memory, or Redis with
+// fail-over to memory. mx receives the fail-over's metrics.
+func (a *app) openStore(cfg config, mx *metrics.Metrics) (backends.Store, error) {
 	if cfg.RedisURL == "" {
 		ms, err := memstore.New(memstore.Options{})
 		if err != nil {
@@ -119,9 +124,35 @@ func (a *app) openStore(cfg config) (backends.Store, error) {
 		return nil, fmt.Errorf("REDIS_URL: %w", err)
 	}
 	a.closers = append(a.closers, rs)
-	a.log.Info("sessions are kept in Redis")
-	return rs, nil
+	// While Redis does not answer, sessions are served from memory and the
+	// responses carry X-Session-Degraded: true; when Redis is back, what
+	// was written meanwhile is replayed onto it.
+	fo, err := degrade.New(rs, degrade.WithObserver(mx), degrade.WithLogger(a.log))
+	if err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, closerFunc(func() error {
+		// Replay what an outage left in memory before letting go of it.
+		ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+		defer cancel()
+		err := fo.Drain(ctx)
+		if err != nil {
+			a.log.Warn("sessions written during a Redis outage could not all be replayed", "error", err)
+		}
+		return errors.Join(err, fo.Close())
+	}))
+	a.log.Info("sessions are kept in Redis, with fail-over to memory")
+	return fo, nil
 }
+
+// drainTimeout bounds how long Close waits to replay sessions written
+// during a Redis outage.
+const drainTimeout = 5 * time.Second
+
+// closerFunc turns a function into an io.Closer.
+type closerFunc func() error
+
+func (f closerFunc) Close() error { return f() }
 
 // ServeHTTP serves the shop.
 func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.handler.ServeHTTP(w, r) }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/sessionkit/session/internal/redistest"
 )
 
 // Bounds of the browser test's waits.
@@ -258,4 +260,50 @@ func TestBrowserShopping(t *testing.T) {
 	b.waitCartCount(0)
 	b.open("/cart", "#cart-empty")
 	b.screenshot("05-logged-out")
+}
+
+// bannerVisible is true when the degraded banner is shown.
+const bannerVisible = `(() => { const b = document.getElementById("degraded-banner"); return !!b && !b.hidden && b.offsetHeight > 0; })()`
+
+func TestBrowserDegradedBanner(t *testing.T) {
+	chromiumPath(t)
+	redistest.Require(t)
+	r := redistest.StartServer(t, redistest.WithAppendOnly())
+	s := startShop(t, config{RedisURL: r.URL()})
+	b := newBrowser(t, s.srv.URL, screenshotDir(t))
+
+	b.open("/", "#product-p001")
+	b.do("click add p001", chromedp.Click(chromedp.CSS(`button[data-product="p001"]`)))
+	b.waitCartCount(1)
+	b.open("/cart", "#line-p001")
+	if b.visible() {
+		t.Fatal("the degraded banner is shown while Redis is up")
+	}
+
+	// Redis dies: the next request that uses the session fails over and
+	// the page says so, both after a click (the script reads the header)
+	// and on a page rendered by the server.
+	r.Kill()
+	b.open("/", "#product-p003")
+	b.waitFor("degraded banner on the page", bannerVisible)
+	b.do("click add p003", chromedp.Click(chromedp.CSS(`button[data-product="p003"]`)))
+	b.waitFor("flash after adding p003", `document.getElementById("flash").textContent.includes("Added")`)
+	b.waitFor("degraded banner after the click", bannerVisible)
+	b.screenshot("06-degraded")
+
+	// Redis returns: the banner goes, and the cart has both products.
+	r.Restart(true)
+	s.waitRecovered()
+	b.open("/cart", "#line-p003")
+	b.do("cart after recovery", chromedp.WaitVisible(chromedp.CSS("#line-p001")))
+	if b.visible() {
+		t.Error("the degraded banner is still shown after recovery")
+	}
+	b.screenshot("07-recovered")
+}
+
+// visible reports whether the degraded banner is shown now.
+func (b *browser) visible() bool {
+	b.t.Helper()
+	return runStep(b, "read the banner", chromedp.Evaluate[bool](bannerVisible))
 }

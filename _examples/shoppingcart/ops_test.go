@@ -61,9 +61,20 @@ func TestHealthz(t *testing.T) {
 		s := startShop(t, config{RedisURL: r.URL()})
 		obj := s.expect().GET("/healthz").Expect().Status(http.StatusOK).JSON().Object()
 		obj.Value("status").IsEqual("healthy")
+		stores := obj.Value("stores").Array()
+		stores.Length().IsEqual(2)
+		stores.Value(0).Object().ContainsSubset(map[string]any{"name": "redisstore", "role": "primary", "status": "healthy"})
+		stores.Value(1).Object().ContainsSubset(map[string]any{"name": "memstore", "role": "fallback", "status": "healthy"})
+
+		// Redis down: sessions are still served, from memory.
 		r.Kill()
-		s.expect().GET("/healthz").Expect().Status(http.StatusServiceUnavailable).
-			JSON().Object().Value("status").IsEqual("down")
+		down := s.expect().GET("/healthz").Expect().Status(http.StatusOK).JSON().Object()
+		down.Value("status").IsEqual("degraded")
+		down.Value("stores").Array().Value(0).Object().ContainsSubset(map[string]any{"role": "primary", "status": "down"})
+		down.Value("stores").Array().Value(0).Object().Value("error").String().NotEmpty().NotContains("127.0.0.1")
+
+		r.Restart(false)
+		s.expect().GET("/healthz").Expect().Status(http.StatusOK).JSON().Object().Value("status").IsEqual("healthy")
 	})
 }
 

@@ -65,6 +65,14 @@ func parsePages() (map[string]*template.Template, error) {
 		"when":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
 		"add":   func(a, b int) int { return a + b },
 		"short": func(s string) string { return s[:min(len(s), 10)] },
+		// initial is the first letter of the last word: "M" for "Cozy Coffee Mug".
+		"initial": func(s string) string {
+			f := strings.Fields(s)
+			if len(f) == 0 {
+				return ""
+			}
+			return f[len(f)-1][:1]
+		},
 	}
 	names, err := fs.Glob(templateFS, "templates/*.html")
 	if err != nil {
