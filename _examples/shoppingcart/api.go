@@ -173,7 +173,7 @@ func (a *app) apiSessions(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]sessionJSON, len(list))
 	for i, v := range list {
-		out[i] = sessionJSON{v.ID, v.Created, v.LastSeen, v.Expires, v.Persistent, v.Current}
+		out[i] = sessionJSON(v)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"sessions": out})
 }

@@ -135,11 +135,12 @@ func (a *app) openStore(cfg config, mx *metrics.Metrics) (backends.Store, error)
 		// Replay what an outage left in memory before letting go of it.
 		ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 		defer cancel()
-		err := fo.Drain(ctx)
-		if err != nil {
-			a.log.Warn("sessions written during a Redis outage could not all be replayed", "error", err)
+		if err := fo.Drain(ctx); err != nil {
+			// Redis is still down: those sessions are lost with this
+			// process's memory. Not an error of the shutdown itself.
+			a.log.Warn("sessions written during a Redis outage could not all be replayed", "pending", fo.Status().Pending, "error", err)
 		}
-		return errors.Join(err, fo.Close())
+		return fo.Close()
 	}))
 	a.log.Info("sessions are kept in Redis, with fail-over to memory")
 	return fo, nil

@@ -26,6 +26,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // shutdownTimeout bounds how long requests in flight may take to finish
@@ -34,6 +36,7 @@ const shutdownTimeout = 10 * time.Second
 
 func main() {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	redis.SetLogger(redisLogger{logger})
 	if err := run(logger, os.Getenv); err != nil {
 		logger.Error("shoppingcart stopped", "error", err)
 		os.Exit(1)
@@ -96,6 +99,14 @@ func serve(ctx context.Context, a *app, ln net.Listener, logger *slog.Logger) er
 		return err
 	}
 	return nil
+}
+
+// redisLogger sends go-redis's own messages (failed dials, for example)
+// to the app's log.
+type redisLogger struct{ l *slog.Logger }
+
+func (r redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	r.l.WarnContext(ctx, fmt.Sprintf(format, v...))
 }
 
 // configFromEnv reads the configuration from the environment.
