@@ -477,5 +477,7 @@ func validID(id string) bool {
 // not keyed, so rotating the secret does not move the records.
 func (m *Manager) storeKey(id string) string {
 	sum := sha256.Sum256([]byte(id))
-	return base64.RawURLEncoding.EncodeToString(sum[:])
+	var out [43]byte // base64url of 32 bytes, unpadded
+	base64.RawURLEncoding.Encode(out[:], sum[:])
+	return string(out[:])
 }

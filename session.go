@@ -27,6 +27,8 @@ type Session struct {
 	m      *Manager
 	r      *http.Request
 	w      http.ResponseWriter // where the cookie and headers go
+	rw     respWriter          // the wrapper handed to the handler (fast path)
+	sctx   sessCtx             // the request's context with s and report
 	report backends.Report
 
 	mu        sync.Mutex
@@ -68,7 +70,11 @@ type op struct {
 
 func (s *Session) context() context.Context {
 	if s.ctx == nil {
-		s.ctx = backends.WithReport(s.r.Context(), &s.report)
+		if s.sctx.s == s {
+			s.ctx = &s.sctx
+		} else {
+			s.ctx = backends.WithReport(s.r.Context(), &s.report)
+		}
 	}
 	return s.ctx
 }

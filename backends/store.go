@@ -181,6 +181,13 @@ func WithReport(ctx context.Context, r *Report) context.Context {
 	return context.WithValue(ctx, reportKey{}, r)
 }
 
+// IsReportKey reports whether k is the context key under which WithReport
+// stores the Report, for context types that carry a Report themselves.
+func IsReportKey(k any) bool {
+	_, ok := k.(reportKey)
+	return ok
+}
+
 // MarkDegraded records, in the Report carried by ctx (if any), that an
 // operation was served by a fallback store rather than the primary.
 func MarkDegraded(ctx context.Context) {
