@@ -69,7 +69,7 @@ func (m *Manager) load(s *Session) error {
 			// The primary store could not be asked: the record may well
 			// exist there. Keep the ID, so that changes made now are
 			// merged onto it when the primary is back.
-			s.id, s.key = id, key
+			s.id, s.key, s.keptID = id, key, true
 		}
 		return nil
 	}

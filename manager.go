@@ -1,6 +1,7 @@
 package session
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -17,6 +18,7 @@ import (
 	"github.com/sessionkit/session/backends/memstore"
 	"github.com/sessionkit/session/codec"
 	"github.com/sessionkit/session/cookies"
+	"github.com/sessionkit/session/degrade"
 )
 
 // Defaults of the Manager's settings.
@@ -33,7 +35,7 @@ const (
 	// stored.
 	MaxSessionLifetime = 400 * 24 * time.Hour
 	minSecretLength    = 32
-	maxCommitAttempts  = 16
+	maxCommitAttempts  = 32
 )
 
 // Manager loads and saves sessions for HTTP requests. Create one with New,
@@ -71,6 +73,9 @@ type config struct {
 	keyring    *codec.Keyring
 	codecOpts  []codec.Option
 	storeSet   bool
+
+	failoverPrimary backends.Store
+	failoverOpts    []degrade.Option
 }
 
 // WithSecret sets the application secret(s), newest first, each at least 32
@@ -139,6 +144,24 @@ func WithStore(s backends.Store) Option {
 			return errors.New("WithStore: nil store")
 		}
 		c.store = s
+		c.storeSet = true
+		return nil
+	}
+}
+
+// WithFailover keeps sessions in primary (typically a redisstore.Store) and
+// fails over to an in-memory store when it is unreachable: requests go on,
+// responses carry the degraded header, and what was written meanwhile is
+// merged back into primary when it returns (see package degrade). opts
+// configure the fail-over (timeout, breaker threshold, probe interval,
+// fallback). It is WithStore(degrade.New(primary, opts...)), with the
+// fail-over store drained and closed by Manager.Close; primary stays open.
+func WithFailover(primary backends.Store, opts ...degrade.Option) Option {
+	return func(c *config) error {
+		if primary == nil {
+			return errors.New("WithFailover: nil primary store")
+		}
+		c.failoverPrimary, c.failoverOpts = primary, opts
 		c.storeSet = true
 		return nil
 	}
@@ -417,6 +440,13 @@ func (c *config) finish() error {
 		return err
 	}
 
+	if c.failoverPrimary != nil {
+		ds, err := degrade.New(c.failoverPrimary, c.failoverOpts...)
+		if err != nil {
+			return err
+		}
+		c.store, c.ownStore = ds, drainingCloser{ds}
+	}
 	if !c.storeSet {
 		ms, err := memstore.New(memstore.Options{})
 		if err != nil {
@@ -427,6 +457,18 @@ func (c *config) finish() error {
 	return nil
 }
 
+// drainingCloser replays what a fail-over store still holds (bounded in
+// time) before closing it, so that a graceful shutdown loses no outage
+// writes when the primary is reachable.
+type drainingCloser struct{ s *degrade.Store }
+
+func (d drainingCloser) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	derr := d.s.Drain(ctx)
+	return errors.Join(derr, d.s.Close())
+}
+
 // keyID names a derived encryption key by a hash of it, so that the same
 // secret gives the same key ID in every process.
 func keyID(key []byte) uint32 {
@@ -434,8 +476,10 @@ func keyID(key []byte) uint32 {
 	return binary.BigEndian.Uint32(sum[:4])
 }
 
-// Close releases what the manager created itself (the default in-memory
-// store). Stores passed with WithStore are left to their owner.
+// Close releases what the manager created itself: the default in-memory
+// store, or the fail-over store of WithFailover (after replaying, for at most
+// 5 seconds, what it still holds). Stores passed with WithStore, and the
+// primary of WithFailover, are left to their owner.
 func (m *Manager) Close() error {
 	if m.ownStore != nil {
 		return m.ownStore.Close()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"slices"
 	"strings"
@@ -50,6 +51,7 @@ type Session struct {
 	sent      bool // response headers sent: no more cookie changes
 	failed    bool // saving failed before the response: the error handler answered
 	hijacked  bool
+	keptID    bool // the primary could not load the session: its ID was kept
 }
 
 type opKind uint8
@@ -248,7 +250,7 @@ func (s *Session) Renew() error {
 	if err := s.writable(); err != nil {
 		return err
 	}
-	if s.exists && s.oldKey == "" {
+	if (s.exists || s.keptID) && s.oldKey == "" {
 		s.oldKey = s.key
 	}
 	s.id = newID()
@@ -414,7 +416,7 @@ func (s *Session) commit() error {
 	s.ensureID()
 	created := !s.exists && s.oldKey == ""
 	renewed := s.oldKey != ""
-	ctx = backends.WithReplay(ctx, s.replayFunc(exp, created || renewed))
+	ctx = backends.WithReplay(ctx, s.replayFunc(exp, renewed || (created && !s.keptID)))
 	var err error
 	switch {
 	case renewed:
@@ -471,6 +473,23 @@ func (s *Session) saveNew(ctx context.Context, exp time.Time) error {
 		return err
 	}
 	v, err := s.m.save(ctx, s.key, blob, exp, 0)
+	if backends.IsConflict(err) && s.keptID {
+		// The primary could not be asked when the session was loaded, and
+		// its record is back now: merge onto it like any concurrent save.
+		rec, found, lerr := s.m.loadRecord(ctx, s.key)
+		if lerr != nil {
+			return lerr
+		}
+		if found {
+			latest, derr := s.m.codec.Decode(rec.Blob, []byte(s.key))
+			if derr != nil {
+				return fmt.Errorf("session: merge with stored record: %w", derr)
+			}
+			s.rebase(latest)
+			s.version = rec.Version
+			return s.saveExisting(ctx, exp)
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -520,6 +539,9 @@ func (s *Session) saveExisting(ctx context.Context, exp time.Time) error {
 		if attempt == maxCommitAttempts {
 			return fmt.Errorf("session: save gave up after %d conflicting writers: %w", attempt, err)
 		}
+		if err := conflictBackoff(ctx, attempt); err != nil {
+			return wrapStore("save", err)
+		}
 		rec, found, err := m.loadRecord(ctx, s.key)
 		if err != nil {
 			return err
@@ -539,9 +561,28 @@ func (s *Session) saveExisting(ctx context.Context, exp time.Time) error {
 	}
 }
 
+// conflictBackoff waits a short random time, growing with attempt (up to
+// about 64 ms), before a lost compare-and-set is tried again, so that many
+// concurrent writers of one session spread out instead of colliding again.
+func conflictBackoff(ctx context.Context, attempt int) error {
+	limit := int64(time.Millisecond) << min(attempt, 6)
+	t := time.NewTimer(time.Duration(rand.Int64N(limit)))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
 // replayFunc captures this request's change set so that a fail-over store
 // can re-apply it to the primary store after an outage. whole says the
-// session's metadata must be written too (a created or renewed session).
+// change set is the whole session (a created or renewed session): it is
+// replayed with its metadata. Otherwise the metadata is written only if this
+// request changed it, so that a session the primary could not load, served
+// empty under its own ID, never overwrites the stored user, creation time
+// or deadline.
 func (s *Session) replayFunc(exp time.Time, whole bool) backends.ReplayFunc {
 	m, key := s.m, s.key
 	ops := slices.Clone(s.ops)
@@ -554,7 +595,7 @@ func (s *Session) replayFunc(exp time.Time, whole bool) backends.ReplayFunc {
 			ops = append(ops, op{kind: opSet, key: k, raw: v})
 		}
 	}
-	withMeta := whole || s.metaDirty
+	metaDirty := s.metaDirty
 	return func(ctx context.Context, st backends.Store) error {
 		for attempt := 0; attempt <= maxCommitAttempts; attempt++ {
 			if !exp.After(m.now()) {
@@ -573,8 +614,8 @@ func (s *Session) replayFunc(exp time.Time, whole bool) backends.ReplayFunc {
 				*d = meta
 			}
 			applyOps(d, ops)
-			if withMeta {
-				copyMeta(d, &meta)
+			if found && metaDirty {
+				copyChangedMeta(d, &meta)
 			}
 			blob, err := m.codec.Encode(d, []byte(key))
 			if err != nil {
@@ -586,6 +627,9 @@ func (s *Session) replayFunc(exp time.Time, whole bool) backends.ReplayFunc {
 			}
 			_, err = st.Save(ctx, key, blob, e, rec.Version)
 			if !backends.IsConflict(err) {
+				return err
+			}
+			if err := conflictBackoff(ctx, attempt); err != nil {
 				return err
 			}
 		}
@@ -609,8 +653,9 @@ func applyOps(d *codec.Data, ops []op) {
 	}
 }
 
-func copyMeta(dst, src *codec.Data) {
-	dst.Created = src.Created
+// copyChangedMeta copies the metadata a request can change (the user and
+// the lifetime; never the creation time) from src to dst.
+func copyChangedMeta(dst, src *codec.Data) {
 	dst.UserID = src.UserID
 	dst.IdleTimeout = src.IdleTimeout
 	dst.Deadline = src.Deadline
@@ -621,10 +666,7 @@ func copyMeta(dst, src *codec.Data) {
 func (s *Session) rebase(latest *codec.Data) {
 	applyOps(latest, s.ops)
 	if s.metaDirty {
-		latest.UserID = s.data.UserID
-		latest.IdleTimeout = s.data.IdleTimeout
-		latest.Deadline = s.data.Deadline
-		latest.Persistent = s.data.Persistent
+		copyChangedMeta(latest, &s.data)
 	}
 	s.data = *latest
 }
@@ -632,7 +674,7 @@ func (s *Session) rebase(latest *codec.Data) {
 func (s *Session) commitDestroy(ctx context.Context) error {
 	m := s.m
 	for _, key := range []string{s.oldKey, s.key} {
-		if key == "" || (key == s.key && !s.exists) {
+		if key == "" || (key == s.key && !s.exists && !s.keptID) {
 			continue
 		}
 		if err := m.delete(ctx, key); err != nil {

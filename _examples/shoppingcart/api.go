@@ -66,7 +66,7 @@ func (a *app) apiAddItem(w http.ResponseWriter, r *http.Request) {
 	s := session.MustFromContext(r.Context())
 	err := a.addToCart(s, req.ProductID, qty)
 	if err == nil {
-		err = commit(r, s)
+		err = commit(s)
 	}
 	if err != nil {
 		a.apiSessionError(w, r, err)
@@ -80,7 +80,7 @@ func (a *app) apiRemoveItem(w http.ResponseWriter, r *http.Request) {
 	s := session.MustFromContext(r.Context())
 	err := a.removeFromCart(s, r.PathValue("productId"))
 	if err == nil {
-		err = commit(r, s)
+		err = commit(s)
 	}
 	if err != nil {
 		a.apiSessionError(w, r, err)

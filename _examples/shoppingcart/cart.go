@@ -3,14 +3,12 @@ package main
 import (
 	"cmp"
 	"errors"
-	"math/rand/v2"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/sessionkit/session"
-	"github.com/sessionkit/session/backends"
 )
 
 // Limits of a cart.
@@ -202,29 +200,10 @@ func asCartError(err error) (*cartError, bool) {
 	return ce, ok
 }
 
-// commitAttempts bounds how often commit tries to save a contended session.
-const commitAttempts = 8
-
-// commit saves the session's changes now. The manager merges concurrent
-// changes of one session with compare-and-set and retries a lost one a
-// fixed number of times, back to back; a session that many requests change
-// at once (a script adding products in parallel) can lose more often than
-// that. commit then tries again after a short random pause that grows with
-// each attempt, within the request's deadline, and returns the last error.
-func commit(r *http.Request, s *session.Session) error {
-	var err error
-	for attempt := range commitAttempts {
-		if err = s.Commit(); err == nil || !backends.IsConflict(err) {
-			return err
-		}
-		pause := time.Duration(rand.Int64N(int64(time.Millisecond) << (attempt + 1)))
-		t := time.NewTimer(pause)
-		select {
-		case <-r.Context().Done():
-			t.Stop()
-			return err
-		case <-t.C:
-		}
-	}
-	return err
+// commit saves the session's changes now, so that a failure of the store
+// is answered by the handler itself (as JSON or a page) instead of the
+// middleware's error handler. Concurrent changes of one session are merged
+// by the manager.
+func commit(s *session.Session) error {
+	return s.Commit()
 }

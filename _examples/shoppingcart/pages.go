@@ -252,7 +252,7 @@ func (a *app) cartAction(w http.ResponseWriter, r *http.Request, back string, ch
 	id := r.PostFormValue("productId")
 	err := change(s, id)
 	if err == nil {
-		err = commit(r, s)
+		err = commit(s)
 	}
 	if ce, ok := asCartError(err); ok {
 		a.setFlash(r, "error", "Sorry: "+ce.msg+".")
