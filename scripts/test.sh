@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Runs every check of every module: formatting, go vet, staticcheck, the
 # tests with the race detector, and short runs of the fuzz targets.
-# Tests that need Redis start their own redis-server processes; install
-# redis-server, redis-sentinel and redis-tools first (Debian/Ubuntu:
-# apt-get install redis-server redis-sentinel redis-tools).
+# Tests that need Redis start their own redis-server processes on free
+# 127.0.0.1 ports, the example's browser test drives headless Chromium, and
+# the alert rules are checked with promtool. Install them first
+# (Debian/Ubuntu: apt-get install redis-server redis-sentinel redis-tools
+# chromium prometheus).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
