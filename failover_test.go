@@ -26,9 +26,12 @@ func (d *unreachableStore) Save(context.Context, string, []byte, time.Time, uint
 	d.calls.Add(1)
 	return 0, errDown
 }
-func (d *unreachableStore) Touch(context.Context, string, time.Time) error { d.calls.Add(1); return errDown }
-func (d *unreachableStore) Delete(context.Context, string) error           { d.calls.Add(1); return errDown }
-func (d *unreachableStore) Ping(context.Context) error                     { d.calls.Add(1); return errDown }
+func (d *unreachableStore) Touch(context.Context, string, time.Time) error {
+	d.calls.Add(1)
+	return errDown
+}
+func (d *unreachableStore) Delete(context.Context, string) error { d.calls.Add(1); return errDown }
+func (d *unreachableStore) Ping(context.Context) error           { d.calls.Add(1); return errDown }
 
 // WithFailover: with the primary down, requests go on from memory, the
 // responses carry the degraded header, and handlers can ask.
