@@ -54,10 +54,6 @@ type writeCase struct {
 	body   string
 }
 
-type cartBody struct {
-	Items []string `json:"items"`
-}
-
 // countingStore is a memstore that counts the calls the manager makes.
 type countingStore struct {
 	*memstore.Store
