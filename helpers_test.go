@@ -75,12 +75,12 @@ func (c *countingStore) Delete(ctx context.Context, key string) error {
 	return c.Store.Delete(ctx, key)
 }
 
-func (c *countingStore) Renew(ctx context.Context, oldKey, newKey string, blob []byte, exp time.Time, userID string, deadline time.Time) error {
+func (c *countingStore) Renew(ctx context.Context, oldKey string, oldVersion uint64, newKey string, blob []byte, exp time.Time, userID string, deadline time.Time) error {
 	c.renews.Add(1)
 	if exp.IsZero() {
 		c.t.Errorf("Renew to %s without expiry", newKey)
 	}
-	return c.Store.Renew(ctx, oldKey, newKey, blob, exp, userID, deadline)
+	return c.Store.Renew(ctx, oldKey, oldVersion, newKey, blob, exp, userID, deadline)
 }
 
 // logBuffer collects log records, for checks on security events.
@@ -338,6 +338,11 @@ func testApp(t *testing.T) http.Handler {
 				return
 			}
 		case "read": // read only: the middleware may touch
+		case "renew": // a privilege change of the session it loaded
+			if err := s.Renew(); err != nil {
+				fail(w, err)
+				return
+			}
 		}
 		io.WriteString(w, "done")
 	})

@@ -204,6 +204,8 @@ func TestSlowRequestCannotUndoLogoutOrRenewal(t *testing.T) {
 		{"logout/touch", "/logout", "read"},
 		{"renew/set", "/login/bob", "set"},
 		{"renew/touch", "/login/bob", "read"},
+		{"logout/renew", "/logout", "renew"},
+		{"renew/renew", "/login/bob", "renew"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// Touch on every request, so the slow read really touches.
@@ -216,6 +218,7 @@ func TestSlowRequestCannotUndoLogoutOrRenewal(t *testing.T) {
 
 			g, gname := newGate()
 			done := make(chan struct{})
+			var slowCookies []*http.Cookie
 			go func() {
 				defer close(done)
 				req, _ := http.NewRequest("POST", ev.srv.URL+"/slow/"+gname+"/"+tc.action, nil)
@@ -227,6 +230,7 @@ func TestSlowRequestCannotUndoLogoutOrRenewal(t *testing.T) {
 				}
 				io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
+				slowCookies = resp.Cookies()
 			}()
 			<-g.loaded
 			e.POST(tc.finish).Expect().Status(200) // completes while the slow one waits
@@ -237,6 +241,20 @@ func TestSlowRequestCannotUndoLogoutOrRenewal(t *testing.T) {
 			stale.GET("/me").Expect().Status(http.StatusUnauthorized)
 			stale.GET("/get/cart").Expect().Body().IsEqual("-")
 			stale.GET("/get/late").Expect().Body().IsEqual("-")
+			// Whatever cookie the slow request got carries nothing either.
+			for _, ck := range slowCookies {
+				if ck.Name != "session" || ck.Value == "" {
+					continue
+				}
+				slow := ev.expect().Builder(func(r *httpexpectRequest) { r.WithCookie("session", ck.Value) })
+				slow.GET("/me").Expect().Status(http.StatusUnauthorized)
+				slow.GET("/get/cart").Expect().Body().IsEqual("-")
+			}
+			// Alice has no session left after her logout (the login as
+			// bob renewed hers away).
+			if n, err := ev.m.UserSessions(context.Background(), "alice"); err != nil || len(n) != 0 {
+				t.Errorf("alice's sessions after the race: %v, %v", n, err)
+			}
 		})
 	}
 }
@@ -347,8 +365,12 @@ func TestHostileCookiesGiveFreshSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = other
+	defer other.Close()
+	foreign := do(other.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		session.MustFromContext(r.Context()).Set("a", "forged")
+	})), "POST", "https://example.com/", nil).Cookies()[0].Value
 	cases := map[string]string{
+		"other key": foreign,
 		"truncated": valid[:len(valid)-5],
 		"bit-flip":  string(flipped),
 		"garbage":   "not a cookie at all!!",
@@ -426,16 +448,28 @@ func TestUserSessionsListAndRevoke(t *testing.T) {
 }
 
 func TestMaxSessionsPerUserRevokesOldest(t *testing.T) {
-	ev := newEnv(t, session.WithMaxSessionsPerUser(2))
-	first, second, third := ev.expect(), ev.expect(), ev.expect()
-	first.POST("/login/alice").Expect().Status(200)
-	time.Sleep(10 * time.Millisecond)
-	second.POST("/login/alice").Expect().Status(200)
-	time.Sleep(10 * time.Millisecond)
-	third.POST("/login/alice").Expect().Status(200)
-	first.GET("/me").Expect().Status(http.StatusUnauthorized)
-	second.GET("/me").Expect().Status(200)
-	third.GET("/me").Expect().Status(200)
+	for _, anonymousFirst := range []bool{false, true} {
+		name := map[bool]string{false: "fresh login", true: "login from an anonymous session"}[anonymousFirst]
+		t.Run(name, func(t *testing.T) {
+			ev := newEnv(t, session.WithMaxSessionsPerUser(2))
+			first, second, third := ev.expect(), ev.expect(), ev.expect()
+			for i, b := range []*httpexpectExpect{first, second, third} {
+				if anonymousFirst {
+					b.POST("/set/cart/full").Expect().Status(200)
+				}
+				if i > 0 {
+					time.Sleep(10 * time.Millisecond)
+				}
+				b.POST("/login/alice").Expect().Status(200)
+			}
+			first.GET("/me").Expect().Status(http.StatusUnauthorized)
+			second.GET("/me").Expect().Status(200)
+			third.GET("/me").Expect().Status(200)
+			if infos, err := ev.m.UserSessions(context.Background(), "alice"); err != nil || len(infos) != 2 {
+				t.Fatalf("alice has %d sessions (%v), want 2", len(infos), err)
+			}
+		})
+	}
 }
 
 func TestTokenHeaderForAPIClients(t *testing.T) {

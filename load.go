@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -60,6 +61,13 @@ func (m *Manager) load(s *Session) error {
 	s.hadToken = true
 	key := m.storeKey(id)
 	rec, found, err := m.loadRecord(ctx, key)
+	if errors.Is(err, backends.ErrInvalidRecord) {
+		// Something else sits under the session's key: not a session.
+		m.auditUndecodable(ctx, key, err.Error())
+		m.observer.Event(ctx, EventUndecodable)
+		fresh()
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -131,9 +139,32 @@ func (m *Manager) delete(ctx context.Context, key string) error {
 	return wrapStore("delete", err)
 }
 
-func (m *Manager) renew(ctx context.Context, rn backends.Renewer, oldKey, newKey string, blob []byte, exp time.Time, userID string, deadline time.Time) error {
+// renew replaces the record at oldKey (at version oldVersion) by one at
+// newKey: with the store's Renew, or, for a store without one, by checking
+// the old version, saving the new record and deleting the old one (the user
+// index is then updated by the caller).
+func (m *Manager) renew(ctx context.Context, oldKey string, oldVersion uint64, newKey string, blob []byte, exp time.Time, userID string, deadline time.Time) error {
 	start := time.Now()
-	err := rn.Renew(ctx, oldKey, newKey, blob, exp, userID, deadline)
+	var err error
+	if rn, ok := m.store.(backends.Renewer); ok {
+		err = rn.Renew(ctx, oldKey, oldVersion, newKey, blob, exp, userID, deadline)
+	} else {
+		err = renewStepwise(ctx, m.store, oldKey, oldVersion, newKey, blob, exp)
+	}
 	m.observer.StoreOp("renew", err, time.Since(start))
 	return wrapStore("renew", err)
+}
+
+func renewStepwise(ctx context.Context, st backends.Store, oldKey string, oldVersion uint64, newKey string, blob []byte, exp time.Time) error {
+	rec, found, err := st.Load(ctx, oldKey)
+	if err != nil {
+		return err
+	}
+	if rec.Version != oldVersion || (!found && oldVersion != 0) {
+		return backends.ErrConflict
+	}
+	if _, err := st.Save(ctx, newKey, blob, exp, 0); err != nil {
+		return err
+	}
+	return st.Delete(ctx, oldKey)
 }

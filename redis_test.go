@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -165,4 +166,31 @@ func BenchmarkRedisMiddleware(b *testing.B) {
 			}
 		})
 	}
+}
+
+// A key holding a value some other program wrote is not a session: the
+// request gets a fresh session, not an error.
+func TestRedisForeignValueGivesFreshSession(t *testing.T) {
+	ev, srv, _ := redisEnv(t)
+	e := ev.expect()
+	e.POST("/set/a/1").Expect().Status(200)
+	ctx := context.Background()
+	client := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	defer client.Close()
+	keys, err := client.Keys(ctx, "session:*").Result() // a test server: KEYS is fine here
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("keys %v, %v", keys, err)
+	}
+	if err := client.Del(ctx, keys[0]).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.Set(ctx, keys[0], "not a session", time.Hour).Err(); err != nil {
+		t.Fatal(err)
+	}
+	e.GET("/get/a").Expect().Status(200).Body().IsEqual("-")
+	if !strings.Contains(ev.logs.String(), "stored session cannot be decoded") {
+		t.Errorf("no security event logged: %s", ev.logs.String())
+	}
+	e.POST("/set/b/2").Expect().Status(200)
+	e.GET("/get/b").Expect().Body().IsEqual("2")
 }

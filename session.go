@@ -403,13 +403,18 @@ func (s *Session) commit() error {
 		return s.commitDestroy(ctx)
 	}
 	if !s.dirty() {
+		touched := false
 		if s.exists && exp.Sub(s.expiry) >= m.touchInterval && exp.After(s.expiry) {
+			// Extending the idle deadline is best effort: a failure
+			// costs the session some idle time, not the request.
 			if err := m.touch(ctx, s.key, exp); err != nil {
-				return err
+				m.logger.WarnContext(ctx, "session: extending the idle deadline failed", "error", err)
+			} else {
+				s.expiry, touched = exp, true
 			}
-			s.expiry = exp
 		}
-		s.writeHeaders(false)
+		// A cookie with its own Max-Age slides along with the record.
+		s.writeHeaders(touched && m.cookieLifetime > 0)
 		return nil
 	}
 
@@ -448,7 +453,7 @@ func (s *Session) commit() error {
 	case renewed:
 		m.event(s, EventRenewed)
 	}
-	s.writeHeaders(created || renewed || s.data.Persistent)
+	s.writeHeaders(created || renewed || s.data.Persistent || m.cookieLifetime > 0)
 	return nil
 }
 
@@ -498,25 +503,52 @@ func (s *Session) saveNew(ctx context.Context, exp time.Time) error {
 }
 
 func (s *Session) saveRenewed(ctx context.Context, exp time.Time) error {
-	blob, err := s.encode()
-	if err != nil {
-		return err
-	}
 	m := s.m
-	if rn, ok := m.store.(backends.Renewer); ok {
-		if err := m.renew(ctx, rn, s.oldKey, s.key, blob, exp, s.data.UserID, s.data.Deadline); err != nil {
+	for attempt := 0; ; attempt++ {
+		blob, err := s.encode()
+		if err != nil {
 			return err
 		}
-	} else {
-		if _, err := m.save(ctx, s.key, blob, exp, 0); err != nil {
+		err = m.renew(ctx, s.oldKey, s.version, s.key, blob, exp, s.data.UserID, s.data.Deadline)
+		if err == nil {
+			s.version = 1
+			return nil
+		}
+		if !backends.IsConflict(err) {
 			return err
 		}
-		if err := m.delete(ctx, s.oldKey); err != nil {
+		if attempt == maxCommitAttempts {
+			return fmt.Errorf("session: renewal gave up after %d conflicting writers: %w", attempt, err)
+		}
+		if err := conflictBackoff(ctx, attempt); err != nil {
+			return wrapStore("renew", err)
+		}
+		rec, found, err := m.loadRecord(ctx, s.oldKey)
+		if err != nil {
 			return err
+		}
+		switch {
+		case !found:
+			// Destroyed (a logout) or renewed by another request since
+			// this one loaded it: the renewal must not bring it back.
+			s.destroyed, s.exists = true, false
+			clear(s.data.Values)
+			return nil
+		case rec.Version == s.version:
+			// The old record is unchanged, so the new ID was taken:
+			// draw another.
+			s.id = newID()
+			s.key = m.storeKey(s.id)
+		default:
+			// Another request saved first: merge and try again.
+			latest, err := m.codec.Decode(rec.Blob, []byte(s.oldKey))
+			if err != nil {
+				return fmt.Errorf("session: merge with stored record: %w", err)
+			}
+			s.rebase(latest)
+			s.version = rec.Version
 		}
 	}
-	s.version = 1
-	return nil
 }
 
 // saveExisting writes the change set with compare-and-set, re-applying it
@@ -715,11 +747,13 @@ func (s *Session) updateUserIndex(ctx context.Context, renewed bool) error {
 			return wrapStore("user index", err)
 		}
 	}
-	if s.data.UserID == "" || (renewed && renewer) {
-		return nil // Renew already moved the entry
+	if s.data.UserID == "" {
+		return nil
 	}
-	if err := ui.AddUserKey(ctx, s.data.UserID, s.key, s.data.Deadline); err != nil {
-		return wrapStore("user index", err)
+	if !renewed || !renewer { // a Renewer moved the entry already
+		if err := ui.AddUserKey(ctx, s.data.UserID, s.key, s.data.Deadline); err != nil {
+			return wrapStore("user index", err)
+		}
 	}
 	if s.data.UserID != s.loadedUID && s.m.maxPerUser > 0 {
 		return s.m.enforceUserLimit(ctx, s.data.UserID, s.key)

@@ -81,14 +81,17 @@ type UserIndex interface {
 }
 
 // Renewer is implemented by stores that can replace one record by another in
-// a single atomic step (or at least a single round trip): newKey is created
-// with version 1 only if it does not exist (else ErrConflict and nothing
-// changes), oldKey is deleted, and, when userID is not empty, oldKey is
-// removed from userID's index and newKey added with the given deadline (as
-// in UserIndex.AddUserKey). Stores without it are renewed by the manager
-// with Save, Delete and the UserIndex methods in sequence.
+// a single atomic step (or at least a single round trip): if the stored
+// version of oldKey is oldVersion (0: oldKey must not exist) and newKey does
+// not exist, newKey is created with version 1, oldKey is deleted, and, when
+// userID is not empty, oldKey is removed from userID's index and newKey added
+// with the given deadline (as in UserIndex.AddUserKey). Otherwise Renew
+// changes nothing and returns an error matching ErrConflict: the old record
+// was changed, renewed or deleted (a logout) since it was loaded, and a
+// renewal must never bring it back. Stores without it are renewed by the
+// manager with Load, Save, Delete and the UserIndex methods in sequence.
 type Renewer interface {
-	Renew(ctx context.Context, oldKey, newKey string, blob []byte, expiry time.Time, userID string, deadline time.Time) error
+	Renew(ctx context.Context, oldKey string, oldVersion uint64, newKey string, blob []byte, expiry time.Time, userID string, deadline time.Time) error
 }
 
 // Iterator is implemented by stores that can enumerate their keys. Backends
@@ -120,6 +123,11 @@ var (
 	ErrClosed = errors.New("session store: closed")
 	// ErrTooLarge is returned by a store that refuses a blob over its limit.
 	ErrTooLarge = errors.New("session store: record too large")
+	// ErrInvalidRecord is matched by the errors of stores that find, under
+	// a session's key, a value they did not write (set by another program,
+	// or damaged). The manager treats such a session as absent and logs a
+	// security event; it does not count as an outage.
+	ErrInvalidRecord = errors.New("session store: not a session record")
 	// ErrUnavailable marks failures that mean the backend cannot be reached
 	// or cannot serve right now (network errors, timeouts, a server that is
 	// loading or read-only). Stores wrap such errors so that

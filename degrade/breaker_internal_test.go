@@ -92,12 +92,12 @@ func (f *faultStore) Delete(ctx context.Context, key string) error {
 	return f.Store.Delete(ctx, key)
 }
 
-func (f *faultStore) Renew(ctx context.Context, oldKey, newKey string, blob []byte, exp time.Time, userID string, deadline time.Time) error {
+func (f *faultStore) Renew(ctx context.Context, oldKey string, oldVersion uint64, newKey string, blob []byte, exp time.Time, userID string, deadline time.Time) error {
 	f.calls.Add(1)
 	if err := f.fault(ctx); err != nil {
 		return err
 	}
-	return f.Store.Renew(ctx, oldKey, newKey, blob, exp, userID, deadline)
+	return f.Store.Renew(ctx, oldKey, oldVersion, newKey, blob, exp, userID, deadline)
 }
 
 func (f *faultStore) AddUserKey(ctx context.Context, userID, key string, deadline time.Time) error {
@@ -645,7 +645,7 @@ func TestPrimaryWithoutCapabilities(t *testing.T) {
 	if _, err := s.Save(ctx, "a", []byte("x"), exp, 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Renew(ctx, "a", "b", []byte("y"), exp, "", time.Time{}); err != nil {
+	if err := s.Renew(ctx, "a", 1, "b", []byte("y"), exp, "", time.Time{}); err != nil {
 		t.Fatalf("Renew on a primary without Renewer: %v", err)
 	}
 	if _, found, _ := p.Store.Load(ctx, "a"); found {

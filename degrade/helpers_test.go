@@ -62,9 +62,9 @@ func (c *countingStore) Delete(ctx context.Context, key string) error {
 	return c.Store.Delete(ctx, key)
 }
 
-func (c *countingStore) Renew(ctx context.Context, oldKey, newKey string, blob []byte, exp time.Time, userID string, deadline time.Time) error {
+func (c *countingStore) Renew(ctx context.Context, oldKey string, oldVersion uint64, newKey string, blob []byte, exp time.Time, userID string, deadline time.Time) error {
 	c.calls.Add(1)
-	return c.Store.Renew(ctx, oldKey, newKey, blob, exp, userID, deadline)
+	return c.Store.Renew(ctx, oldKey, oldVersion, newKey, blob, exp, userID, deadline)
 }
 
 func (c *countingStore) AddUserKey(ctx context.Context, userID, key string, deadline time.Time) error {

@@ -281,13 +281,24 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 // primary without one. While the primary is down it is renewed in the
 // fallback, and the journal gets a tombstone for oldKey (and its user index
 // entry) and the change set of newKey.
-func (s *Store) Renew(ctx context.Context, oldKey, newKey string, blob []byte, expiry time.Time, userID string, deadline time.Time) error {
+//
+// oldVersion is compared with the version of the store that serves: a
+// version of the fallback's copy (FallbackVersion set) conflicts with the
+// primary, and a version of the primary's record conflicts with the
+// fallback, so the manager reloads and merges. A session the fallback
+// never held is renewed there with oldVersion 0 (the manager passes 0 for a
+// session whose load the primary could not answer). Every doubt is a
+// conflict: a renewal must never bring back a record a logout deleted.
+func (s *Store) Renew(ctx context.Context, oldKey string, oldVersion uint64, newKey string, blob []byte, expiry time.Time, userID string, deadline time.Time) error {
 	if err := s.begin(ctx, "renew"); err != nil {
 		return err
 	}
 	if s.usePrimary() {
 		fo, err := s.onPrimary(ctx, func(c context.Context) error {
-			return renew(c, s.primary, oldKey, newKey, blob, expiry, userID, deadline)
+			if oldVersion&FallbackVersion != 0 {
+				return opError("renew", backends.ErrConflict)
+			}
+			return renew(c, s.primary, oldKey, oldVersion, newKey, blob, expiry, userID, deadline)
 		}, oldKey, newKey)
 		if !fo {
 			return err
@@ -309,7 +320,12 @@ func (s *Store) Renew(ctx context.Context, oldKey, newKey string, blob []byte, e
 	if oldE.key != oldKey {
 		oldE, newE = e2, e1
 	}
-	if err := renew(ctx, s.fallback, oldKey, newKey, blob, expiry, userID, deadline); err != nil {
+	if oldE.gone || (oldVersion != 0 && oldVersion&FallbackVersion == 0) {
+		// Deleted during the outage, or a record of the primary's that
+		// the fallback cannot vouch for.
+		return opError("renew", backends.ErrConflict)
+	}
+	if err := renew(ctx, s.fallback, oldKey, oldVersion&^FallbackVersion, newKey, blob, expiry, userID, deadline); err != nil {
 		return err
 	}
 	backends.MarkDegraded(ctx)
@@ -330,9 +346,16 @@ func (s *Store) Renew(ctx context.Context, oldKey, newKey string, blob []byte, e
 }
 
 // renew renews in st: with its Renew, or step by step.
-func renew(ctx context.Context, st backends.Store, oldKey, newKey string, blob []byte, expiry time.Time, userID string, deadline time.Time) error {
+func renew(ctx context.Context, st backends.Store, oldKey string, oldVersion uint64, newKey string, blob []byte, expiry time.Time, userID string, deadline time.Time) error {
 	if rn, ok := st.(backends.Renewer); ok {
-		return rn.Renew(ctx, oldKey, newKey, blob, expiry, userID, deadline)
+		return rn.Renew(ctx, oldKey, oldVersion, newKey, blob, expiry, userID, deadline)
+	}
+	rec, found, err := st.Load(ctx, oldKey)
+	if err != nil {
+		return err
+	}
+	if (found && rec.Version != oldVersion) || (!found && oldVersion != 0) {
+		return opError("renew", backends.ErrConflict)
 	}
 	if _, err := st.Save(ctx, newKey, blob, expiry, 0); err != nil {
 		return err

@@ -126,7 +126,7 @@ func configFromEnv(getenv func(string) string, logger *slog.Logger) (config, err
 	switch {
 	case len(cfg.Secret) == 0:
 		cfg.Secret = []byte(rand.Text() + rand.Text())
-		logger.Warn("SESSION_SECRET is not set: using a random secret, so sessions end when the process stops; set SESSION_SECRET to at least 32 random bytes (e.g. openssl rand -base64 48)")
+		logger.Warn("SESSION_SECRET is not set: using a random secret, so sessions end when the process stops; set SESSION_SECRET to at least 32 random bytes")
 	case len(cfg.Secret) < 32:
 		return cfg, fmt.Errorf("SESSION_SECRET is %d bytes, it must be at least 32", len(cfg.Secret))
 	}

@@ -411,12 +411,12 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 
 // Renew atomically creates newKey (version 1) with a copy of blob, deletes
 // oldKey, and, when userID is not empty, replaces oldKey by newKey in
-// userID's index. If newKey holds a live record, Renew returns an error
-// matching backends.ErrConflict and changes nothing. A missing oldKey is
-// not an error. An expiry that is not in the future deletes oldKey without
-// creating newKey. deadline is accepted for the contract's sake; see
-// AddUserKey.
-func (s *Store) Renew(ctx context.Context, oldKey, newKey string, blob []byte, expiry time.Time, userID string, deadline time.Time) error {
+// userID's index. If oldKey's version is not oldVersion (0: oldKey must not
+// exist), or newKey holds a live record, Renew returns an error matching
+// backends.ErrConflict and changes nothing. An expiry that is not in the
+// future deletes oldKey without creating newKey. deadline is accepted for
+// the contract's sake; see AddUserKey.
+func (s *Store) Renew(ctx context.Context, oldKey string, oldVersion uint64, newKey string, blob []byte, expiry time.Time, userID string, deadline time.Time) error {
 	if err := s.begin(ctx, opRenew); err != nil {
 		return err
 	}
@@ -450,6 +450,13 @@ func (s *Store) Renew(ctx context.Context, oldKey, newKey string, blob []byte, e
 	oldSh, newSh := &s.shards[oi], &s.shards[ni]
 	if newSh.closed {
 		return opError(opRenew, backends.ErrClosed)
+	}
+	var have uint64
+	if e := oldSh.lookup(oldKey, now); e != nil {
+		have = e.version
+	}
+	if have != oldVersion {
+		return opError(opRenew, fmt.Errorf("%w: old key at version %d, not %d", backends.ErrConflict, have, oldVersion))
 	}
 	if newSh.lookup(newKey, now) != nil {
 		return opError(opRenew, fmt.Errorf("%w: the new key exists", backends.ErrConflict))

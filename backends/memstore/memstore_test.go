@@ -150,7 +150,7 @@ func TestRefusesRecordsOverShardBudget(t *testing.T) {
 	if !errors.As(err, &oe) || oe.Op != "save" || oe.Backend != "memory" {
 		t.Errorf("error %v does not say the memory store's save failed", err)
 	}
-	err = s.Renew(ctx, "k", "new", make([]byte, 100), hour(), "", hour())
+	err = s.Renew(ctx, "k", 1, "new", make([]byte, 100), hour(), "", hour())
 	if !errors.Is(err, backends.ErrTooLarge) {
 		t.Errorf("Renew with 103 bytes = %v, want ErrTooLarge", err)
 	}
@@ -258,7 +258,7 @@ func TestClosed(t *testing.T) {
 		"save":          saveErr,
 		"touch":         s.Touch(ctx, "k", hour()),
 		"delete":        s.Delete(ctx, "k"),
-		"renew":         s.Renew(ctx, "k", "n", nil, hour(), "u", hour()),
+		"renew":         s.Renew(ctx, "k", 1, "n", nil, hour(), "u", hour()),
 		"adduserkey":    s.AddUserKey(ctx, "u", "k", hour()),
 		"removeuserkey": s.RemoveUserKey(ctx, "u", "k"),
 		"userkeys":      userKeysErr,
@@ -291,7 +291,7 @@ func TestStats(t *testing.T) {
 	if err := s.Delete(ctx, "k2"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Renew(ctx, "k1", "renewed", make([]byte, 3), hour(), "", hour()); err != nil {
+	if err := s.Renew(ctx, "k1", 2, "renewed", make([]byte, 3), hour(), "", hour()); err != nil {
 		t.Fatal(err)
 	}
 	want := memstore.Stats{Sessions: 1, Bytes: int64(len("renewed") + 3)}
@@ -328,7 +328,7 @@ func TestConcurrentMultiShardOperations(t *testing.T) {
 					return
 				}
 				next := fmt.Sprintf("w%d-%d", w, i)
-				err := s.Renew(ctx, key, next, []byte("x"), hour(), user, hour())
+				err := s.Renew(ctx, key, 1, next, []byte("x"), hour(), user, hour())
 				if err != nil {
 					t.Error(err)
 					return

@@ -25,7 +25,9 @@
 //	Save          1   EVALSHA (version check, HSET, PEXPIREAT; DEL when the expiry has passed)
 //	Touch         1   PEXPIREAT
 //	Delete        1   DEL
-//	Renew         1   EVALSHA on one server or Sentinel (atomic); 2 in Cluster (create, then a pipeline)
+//	Renew         1   EVALSHA on one server or Sentinel (atomic: version check, create, delete, index);
+//	                  2 in Cluster (create the new record; then a pipeline: check the old record's
+//	                  version and delete it, index the new one), 3 when that check conflicts
 //	AddUserKey    1   EVALSHA on the index
 //	RemoveUserKey 1   ZREM
 //	UserKeys      2-3 ZRANGE BYSCORE, a pipeline of EXISTS, ZREM of stale entries

@@ -200,18 +200,53 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	return opError(ctx, "delete", err)
 }
 
-// Renew creates newKey (version 1) unless it exists, deletes oldKey and, for
-// a non-empty userID, moves the user index entry (see backends.Renewer).
+// Renew replaces oldKey by newKey (see backends.Renewer): if oldKey's
+// version is oldVersion (0: oldKey must not exist) and newKey does not
+// exist, it creates newKey with version 1, deletes oldKey and, for a
+// non-empty userID, adds newKey to the user's index (and, on one server,
+// removes oldKey from it). Otherwise it returns an error matching
+// backends.ErrConflict and leaves the records and the index as they were. An
+// oldKey deleted since it was loaded (a logout) is a conflict when
+// oldVersion > 0, so a slow request's renewal never brings back a session
+// that was just destroyed. So is an oldKey holding a value this store did
+// not write, and a renewal of a key onto itself.
 //
 // On one server (and a Sentinel-managed master) this is one round trip: one
-// EVALSHA that does it all atomically. In Cluster (and with a Ring) the keys
-// live in different slots, so it takes two: the new record is created first
-// (a script on its key, which reports a conflict without changing anything),
-// then a pipeline deletes the old record and updates the index (split by
-// go-redis into one batch per node, sent in parallel). If that second step
-// fails, the new record exists and the old one was not deleted; the error
-// says so and the manager must not treat the renewal as done.
-func (s *Store) Renew(ctx context.Context, oldKey, newKey string, blob []byte, expiry time.Time, userID string, deadline time.Time) error {
+// EVALSHA that checks the old record's version and that the new key is
+// free, and does it all atomically.
+//
+// In Cluster (and with a Ring) the keys live in different slots, which no
+// script can cover, so it takes two round trips:
+//
+//  1. A script on newKey creates the new record unless the key exists
+//     (then Renew returns the conflict, nothing was changed). The new
+//     record is not reachable yet: no index lists it, and nobody knows
+//     the session ID it belongs to until Renew returns.
+//  2. One pipeline (one batch per node, in parallel) runs a script on
+//     oldKey that deletes it if, and only if, its version is oldVersion
+//     (for oldVersion 0 it only checks that the key does not exist), and
+//     adds newKey to the user's index.
+//
+// The version check and the delete of oldKey are one atomic step, so a
+// concurrent Delete (a logout), Save or Renew of oldKey runs either before
+// it, and the renewal conflicts, or after it, and finds the key gone. When
+// step 2 does not succeed, Renew removes the new record and its index entry
+// again (a third round trip, on that path only) before it returns the
+// error: a conflict on oldKey leaves the records and the index as they
+// were. If that clean-up fails too (the error says so), the new record stays
+// until its expiry, unreachable, and UserKeys may list it meanwhile.
+//
+// In Cluster the old key's index entry is not removed: the record is gone,
+// and UserKeys drops the entry the next time it reads the index (see
+// backends.UserIndex). It is never removed before the old record is, so a
+// live session never drops out of its user's index.
+//
+// If step 2 fails with an error other than a conflict (a timeout, a node
+// that went down), the old record may have been deleted: the renewal did
+// not happen and the session may be lost (the user then logs in again).
+// That fails closed. The error says so, and matches backends.ErrUnavailable
+// when an outage caused it.
+func (s *Store) Renew(ctx context.Context, oldKey string, oldVersion uint64, newKey string, blob []byte, expiry time.Time, userID string, deadline time.Time) error {
 	c, cancel, err := s.begin(ctx, "renew")
 	if err != nil {
 		return err
@@ -220,6 +255,10 @@ func (s *Store) Renew(ctx context.Context, oldKey, newKey string, blob []byte, e
 	if expiry.IsZero() || (userID != "" && deadline.IsZero()) {
 		return opError(ctx, "renew", backends.ErrNoExpiry)
 	}
+	if oldKey == newKey {
+		return opError(ctx, "renew", fmt.Errorf("%w: old and new key are the same", backends.ErrConflict))
+	}
+	oldV := strconv.FormatUint(oldVersion, 10)
 	now := unixMilli(time.Now())
 	if s.single {
 		keys := []string{s.recordKey(oldKey), s.recordKey(newKey)}
@@ -229,60 +268,114 @@ func (s *Store) Renew(ctx context.Context, oldKey, newKey string, blob []byte, e
 		var res int64
 		err = s.do(c, func(c context.Context) error {
 			var e error
-			res, e = renewScript.Run(c, s.client, keys, blob, unixMilli(expiry), now, oldKey, newKey, unixMilli(deadline)).Int64()
+			res, e = renewScript.Run(c, s.client, keys, oldV, blob, unixMilli(expiry), now, oldKey, newKey, unixMilli(deadline)).Int64()
 			return e
 		})
 		if err != nil {
 			return opError(ctx, "renew", err)
 		}
-		if res == resConflict {
-			return opError(ctx, "renew", backends.ErrConflict)
+		switch res {
+		case 1:
+			return nil
+		case resConflict, resForeign:
+			return opError(ctx, "renew", oldConflict(res, oldVersion))
+		case resTaken:
+			return opError(ctx, "renew", errNewKeyTaken)
 		}
-		return nil
+		return opError(ctx, "renew", fmt.Errorf("redisstore: unexpected script reply %d", res))
 	}
 
+	// Step 1: create the new record unless its key is taken.
+	oldRec, newRec := s.recordKey(oldKey), s.recordKey(newKey)
 	var res int64
 	err = s.do(c, func(c context.Context) error {
 		var e error
-		res, e = saveScript.Run(c, s.client, []string{s.recordKey(newKey)}, "0", "1", blob, unixMilli(expiry), "0").Int64()
+		res, e = saveScript.Run(c, s.client, []string{newRec}, "0", "1", blob, unixMilli(expiry), "0").Int64()
 		return e
 	})
 	if err != nil {
-		return opError(ctx, "renew", err)
+		return opError(ctx, "renew", fmt.Errorf("creating the new record (the old one is untouched): %w", err))
 	}
 	switch res {
 	case 1:
 	case resConflict, resForeign:
-		return opError(ctx, "renew", backends.ErrConflict)
+		return opError(ctx, "renew", errNewKeyTaken)
 	default:
 		return opError(ctx, "renew", fmt.Errorf("redisstore: unexpected script reply %d", res))
 	}
+
+	// Step 2: delete the old record if it is at oldVersion, and index the
+	// new one. saveScript in delete mode is the atomic check-and-delete.
+	checkArgs := []any{oldV, "", "", "", "1"}
+	var idxKey string
+	var idxArgs []any
+	if userID != "" {
+		idxKey = s.indexKey(userID)
+		idxArgs = []any{now, "0", "", "1", newKey, unixMilli(deadline)}
+	}
 	err = s.do(c, func(c context.Context) error {
 		pipe := s.client.Pipeline()
-		del := pipe.Del(c, s.recordKey(oldKey))
+		check := saveScript.EvalSha(c, pipe, []string{oldRec}, checkArgs...)
 		var idx *redis.Cmd
-		var idxKey string
-		var idxArgs []any
 		if userID != "" {
-			idxKey = s.indexKey(userID)
-			idxArgs = []any{now, "1", oldKey, "1", newKey, unixMilli(deadline)}
 			idx = indexScript.EvalSha(c, pipe, []string{idxKey}, idxArgs...)
 		}
-		_, e := pipe.Exec(c)
-		if idx != nil && redis.HasErrorPrefix(idx.Err(), "NOSCRIPT") {
-			// The node's script cache was flushed: run it again on its own
-			// (EVALSHA, then EVAL). Nothing of it ran the first time.
-			if e2 := indexScript.Run(c, s.client, []string{idxKey}, idxArgs...).Err(); e2 != nil {
-				return e2
+		_, _ = pipe.Exec(c) // each command holds its own result
+		res, e := s.rerun(c, check, saveScript, []string{oldRec}, checkArgs).Int64()
+		var failed error
+		switch {
+		case e != nil:
+			failed = fmt.Errorf("the old record may be deleted, the session is then lost: %w", e)
+		case res == resConflict || res == resForeign:
+			failed = oldConflict(res, oldVersion)
+		case res != 0:
+			failed = fmt.Errorf("redisstore: unexpected script reply %d", res)
+		case idx != nil:
+			if e := s.rerun(c, idx, indexScript, []string{idxKey}, idxArgs).Err(); e != nil {
+				failed = fmt.Errorf("old record deleted, user index not updated, the session is lost: %w", e)
 			}
-			return del.Err()
 		}
-		return e
+		if failed == nil {
+			return nil
+		}
+		// Take the new record and its index entry back.
+		pipe = s.client.Pipeline()
+		pipe.Del(c, newRec)
+		if userID != "" {
+			pipe.ZRem(c, idxKey, newKey)
+		}
+		if _, e := pipe.Exec(c); e != nil {
+			return fmt.Errorf("%w (and the new record was not removed: %v)", failed, e)
+		}
+		return failed
 	})
-	if err != nil {
-		return opError(ctx, "renew", fmt.Errorf("new record created, old record or user index not updated: %w", err))
+	return opError(ctx, "renew", err)
+}
+
+// errNewKeyTaken is the conflict of a renewal onto an existing key.
+var errNewKeyTaken = fmt.Errorf("%w: the new key exists", backends.ErrConflict)
+
+// oldConflict is the conflict of a renewal whose old record is not at
+// oldVersion (res resConflict) or holds a value this store did not write
+// (resForeign).
+func oldConflict(res int64, oldVersion uint64) error {
+	switch {
+	case res == resForeign:
+		return fmt.Errorf("%w: the old key holds a value this store did not write", backends.ErrConflict)
+	case oldVersion == 0:
+		return fmt.Errorf("%w: the old key exists", backends.ErrConflict)
 	}
-	return nil
+	return fmt.Errorf("%w: the old record is not at version %d (saved, renewed or deleted since)", backends.ErrConflict, oldVersion)
+}
+
+// rerun runs sc again on its own when cmd, sent as EVALSHA in a pipeline,
+// failed with NOSCRIPT: the node's script cache was flushed and nothing of
+// the script ran. EVAL also puts the script back in the cache.
+func (s *Store) rerun(ctx context.Context, cmd *redis.Cmd, sc *redis.Script, keys []string, args []any) *redis.Cmd {
+	if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+		return sc.Eval(ctx, s.client, keys, args...)
+	}
+	return cmd
 }
 
 // AddUserKey records that key belongs to userID until deadline. One round

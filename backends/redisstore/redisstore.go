@@ -112,8 +112,9 @@ var ErrReplicaReads = errors.New("redisstore: the client reads from replicas; se
 // ErrForeignValue is wrapped by the error returned for a key under the
 // store's prefix that holds something the store did not write: another type
 // (a string, a list...), a hash without a version, or a record without an
-// expiry. The manager treats the session as absent and starts a fresh one.
-var ErrForeignValue = errors.New("redisstore: key holds a value this store did not write")
+// expiry. It matches backends.ErrInvalidRecord too, so the manager treats
+// the session as absent, starts a fresh one and logs a security event.
+var ErrForeignValue = fmt.Errorf("redisstore: key holds a value this store did not write: %w", backends.ErrInvalidRecord)
 
 // New returns a Store on the caller's client: a *redis.Client (one server, or
 // a Sentinel-managed master from redis.NewFailoverClient), a

@@ -192,7 +192,7 @@ func TestRoundTrips(t *testing.T) {
 			map[string]int64{"pexpireat": 1}},
 		{"AddUserKey", func() error { return s.AddUserKey(ctx, "alice", "k", day) }, 1,
 			map[string]int64{"evalsha": 1}},
-		{"Renew", func() error { return s.Renew(ctx, "k", "k2", []byte("v3"), exp, "alice", day) }, 1,
+		{"Renew", func() error { return s.Renew(ctx, "k", 2, "k2", []byte("v3"), exp, "alice", day) }, 1,
 			map[string]int64{"evalsha": 1}},
 		{"Delete", func() error { return s.Delete(ctx, "k2") }, 1,
 			map[string]int64{"del": 1}},
@@ -294,7 +294,7 @@ func TestScriptFlushSurvived(t *testing.T) {
 		{"Load", func() error { _, _, err := s.Load(ctx, "k"); return err }},
 		{"Save", func() error { _, err := s.Save(ctx, "k", []byte("v2"), exp, 1); return err }},
 		{"AddUserKey", func() error { return s.AddUserKey(ctx, "u", "k", day) }},
-		{"Renew", func() error { return s.Renew(ctx, "k", "k2", []byte("v3"), exp, "u", day) }},
+		{"Renew", func() error { return s.Renew(ctx, "k", 2, "k2", []byte("v3"), exp, "u", day) }},
 	}
 	for _, st := range steps {
 		if err := c.ScriptFlush(ctx).Err(); err != nil {

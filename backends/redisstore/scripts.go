@@ -7,6 +7,7 @@ import "github.com/redis/go-redis/v9"
 const (
 	resConflict = -1 // the stored version is not the expected one
 	resForeign  = -2 // the key holds something this store did not write
+	resTaken    = -3 // renewScript: the new key exists
 )
 
 // loadScript returns {version, blob, expiry in Unix ms}, nil when the key
@@ -32,21 +33,36 @@ end
 return {r[1], r[2], t}
 `)
 
+// versionLua reads the version of a record as a decimal string: '0' when
+// the key does not exist, nil when it holds something this store did not
+// write (another type, or a hash without a version).
+const versionLua = `
+local function version(k)
+  local cur = redis.pcall('HGET', k, 'v')
+  if type(cur) == 'table' then return nil end
+  if not cur then
+    if redis.call('EXISTS', k) == 1 then return nil end
+    return '0'
+  end
+  return cur
+end
+`
+
 // saveScript is the compare-and-set. It returns 1 when it wrote, 0 when it
-// deleted (ARGV[5] == '1': the expiry has passed), resConflict or resForeign.
-// Versions are compared as decimal strings, so they never pass through Lua's
-// floating-point numbers.
+// deleted (ARGV[5] == '1'), resConflict or resForeign. Versions are compared
+// as decimal strings, so they never pass through Lua's floating-point
+// numbers.
+//
+// Save deletes with it when the expiry has passed; Renew in Cluster uses the
+// delete mode as an atomic "delete if the version is ARGV[1]" on the old
+// record (with ARGV[1] '0' it only checks that the key does not exist).
 //
 // KEYS[1] record key; ARGV[1] expected version ('0': must not exist),
 // ARGV[2] new version, ARGV[3] blob, ARGV[4] expiry in Unix ms, ARGV[5] '1'
 // to delete instead of writing.
-var saveScript = redis.NewScript(`
-local cur = redis.pcall('HGET', KEYS[1], 'v')
-if type(cur) == 'table' then return -2 end
-if not cur then
-  if redis.call('EXISTS', KEYS[1]) == 1 then return -2 end
-  cur = '0'
-end
+var saveScript = redis.NewScript(versionLua + `
+local cur = version(KEYS[1])
+if not cur then return -2 end
 if cur ~= ARGV[1] then return -1 end
 if ARGV[5] == '1' then
   redis.call('DEL', KEYS[1])
@@ -85,19 +101,26 @@ return 1
 `)
 
 // renewScript replaces one record by another atomically when all keys live
-// on one server: it creates the new record with version 1 unless the key
-// exists (resConflict), deletes the old one and, when KEYS[3] is given, moves
-// the user index entry.
+// on one server. Unless the old record's version is ARGV[1] ('0': it must
+// not exist), it returns resConflict, or resForeign when the old key holds
+// something this store did not write; unless the new key is free, resTaken.
+// In those cases it changes nothing. Otherwise it creates the new record with
+// version 1, deletes the old one and, when KEYS[3] is given, moves the user
+// index entry, and returns 1.
 //
 // KEYS[1] old record, KEYS[2] new record, KEYS[3] index (optional);
-// ARGV[1] blob, ARGV[2] expiry in Unix ms, ARGV[3] now in Unix ms,
-// ARGV[4] old member, ARGV[5] new member, ARGV[6] deadline in Unix ms.
-var renewScript = redis.NewScript(indexLua + `
-if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
-redis.call('HSET', KEYS[2], 'v', '1', 'd', ARGV[1])
-redis.call('PEXPIREAT', KEYS[2], ARGV[2])
+// ARGV[1] old version, ARGV[2] blob, ARGV[3] expiry in Unix ms, ARGV[4] now
+// in Unix ms, ARGV[5] old member, ARGV[6] new member, ARGV[7] deadline in
+// Unix ms.
+var renewScript = redis.NewScript(versionLua + indexLua + `
+local cur = version(KEYS[1])
+if not cur then return -2 end
+if cur ~= ARGV[1] then return -1 end
+if redis.call('EXISTS', KEYS[2]) == 1 then return -3 end
+redis.call('HSET', KEYS[2], 'v', '1', 'd', ARGV[2])
+redis.call('PEXPIREAT', KEYS[2], ARGV[3])
 redis.call('DEL', KEYS[1])
-if KEYS[3] then index(KEYS[3], ARGV[3], ARGV[4], ARGV[5], ARGV[6]) end
+if KEYS[3] then index(KEYS[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]) end
 return 1
 `)
 

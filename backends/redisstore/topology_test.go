@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -98,7 +99,7 @@ func TestCluster(t *testing.T) {
 
 		// Renew across slots moves the record and the index entry.
 		old := want["alice"][0]
-		if err := s.Renew(ctx, old, "renewed", []byte("carried"), exp, "alice", day); err != nil {
+		if err := s.Renew(ctx, old, 1, "renewed", []byte("carried"), exp, "alice", day); err != nil {
 			t.Fatal(err)
 		}
 		if _, found, _ := s.Load(ctx, old); found {
@@ -137,7 +138,7 @@ func TestCluster(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if err := s.Renew(ctx, "renewed", "renewed2", []byte("again"), exp, "alice", day); err != nil {
+		if err := s.Renew(ctx, "renewed", 1, "renewed2", []byte("again"), exp, "alice", day); err != nil {
 			t.Fatalf("Renew after SCRIPT FLUSH: %v", err)
 		}
 		if got, err := s.UserKeys(ctx, "alice"); err != nil || !slices.Equal(got, []string{"renewed2"}) {
@@ -171,7 +172,7 @@ func TestCluster(t *testing.T) {
 			{"Load", func() error { _, _, err := st.Load(ctx, "a"); return err }, 1},
 			{"Save", func() error { _, err := st.Save(ctx, "a", []byte("y"), exp, 1); return err }, 1},
 			{"Touch", func() error { return st.Touch(ctx, "a", exp) }, 1},
-			{"Renew", func() error { return st.Renew(ctx, "a", "b", []byte("z"), exp, "u", day) }, 2},
+			{"Renew", func() error { return st.Renew(ctx, "a", 2, "b", []byte("z"), exp, "u", day) }, 2},
 		} {
 			rt.Reset()
 			if err := tc.op(); err != nil {
@@ -180,6 +181,49 @@ func TestCluster(t *testing.T) {
 			if rt.Trips() != tc.trips {
 				t.Errorf("%s: %d round trips, want %d", tc.name, rt.Trips(), tc.trips)
 			}
+		}
+	})
+
+	// A logout that lands before the renewal's check of the old record
+	// wins. The conflict takes three round trips: create the new record,
+	// check the old one, take the new one back.
+	t.Run("RenewAfterLogout", func(t *testing.T) {
+		var rt redistest.RoundTrips
+		cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs(), ContextTimeoutEnabled: true})
+		t.Cleanup(func() { _ = cc.Close() })
+		st := newStore(t, cc, redisstore.WithTimeout(suiteTimeout))
+		cc.AddHook(&rt)
+		testRenewAfterLogout(t, st, cc, &rt, 3)
+	})
+
+	// A taken new key is found first and changes nothing, neither the
+	// records nor either user's index.
+	t.Run("RenewOntoTakenKey", func(t *testing.T) {
+		ctx := t.Context()
+		cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs(), ContextTimeoutEnabled: true})
+		t.Cleanup(func() { _ = cc.Close() })
+		st := newStore(t, cc, redisstore.WithTimeout(suiteTimeout))
+		exp := time.Now().Add(time.Hour)
+		day := time.Now().Add(24 * time.Hour)
+		for _, r := range []struct{ key, user string }{{"old", "alice"}, {"taken", "bob"}} {
+			if _, err := st.Save(ctx, r.key, []byte(r.user), exp, 0); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.AddUserKey(ctx, r.user, r.key, day); err != nil {
+				t.Fatal(err)
+			}
+		}
+		before := readIndex(t, st, cc, "alice")
+		err := st.Renew(ctx, "old", 1, "taken", []byte("carried"), exp, "alice", day)
+		wantConflict(t, "taken new key", err)
+		t.Logf("taken new key: %v", err)
+		wantRecord(t, st, "old", 1, "alice")
+		wantRecord(t, st, "taken", 1, "bob")
+		if after := readIndex(t, st, cc, "alice"); !reflect.DeepEqual(after, before) {
+			t.Errorf("alice's index changed:\n before %+v\n after  %+v", before, after)
+		}
+		if got, err := st.UserKeys(ctx, "bob"); err != nil || !slices.Equal(got, []string{"taken"}) {
+			t.Errorf("UserKeys(bob) = %q, %v", got, err)
 		}
 	})
 }
@@ -255,7 +299,7 @@ func TestSentinelFailover(t *testing.T) {
 	if keys, err := s.UserKeys(ctx, "alice"); err != nil || len(keys) != n {
 		t.Errorf("UserKeys after failover = %d keys, %v", len(keys), err)
 	}
-	if err := s.Renew(ctx, "s1", "s1-renewed", []byte("r"), exp, "alice", day); err != nil {
+	if err := s.Renew(ctx, "s1", 1, "s1-renewed", []byte("r"), exp, "alice", day); err != nil {
 		t.Errorf("Renew after failover: %v", err)
 	}
 	if _, ok := s.Client().(*redis.Client); !ok {

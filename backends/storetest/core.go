@@ -408,7 +408,7 @@ func testContextDone(t *testing.T, s backends.Store, ctx context.Context, want e
 		}
 	}
 	if r, ok := s.(backends.Renewer); ok {
-		wantErr(t, r.Renew(ctx, "k", "renewed", []byte("v2"), hour(), "", day()), "renew", want)
+		wantErr(t, r.Renew(ctx, "k", 1, "renewed", []byte("v2"), hour(), "", day()), "renew", want)
 		mustLoad(t, s, "k", 1, []byte("v1"))
 		mustMiss(t, s, "renewed")
 	}

@@ -23,6 +23,8 @@ func init() {
 		testCase{name: "ExistingNewKey", fn: testRenewConflict},
 		testCase{name: "WithoutUser", fn: testRenewNoUser},
 		testCase{name: "MissingOldKey", fn: testRenewMissingOld},
+		testCase{name: "DeletedOldKey", fn: testRenewDeletedOld},
+		testCase{name: "StaleVersion", fn: testRenewStaleVersion},
 		testCase{name: "ZeroExpiry", fn: testRenewZeroExpiry},
 		testCase{name: "Race", fn: testRenewRace},
 	)
@@ -168,7 +170,7 @@ func testRenewMoves(t *testing.T, s backends.Store) {
 		addUserKey(t, ui, "bob", "old", day()) // not renewed for bob
 	}
 	exp := time.Now().Add(2*time.Hour + 345*time.Millisecond)
-	if err := r.Renew(t.Context(), "old", "new", []byte("carried"), exp, "alice", day()); err != nil {
+	if err := r.Renew(t.Context(), "old", 2, "new", []byte("carried"), exp, "alice", day()); err != nil {
 		t.Fatalf("Renew: %v", err)
 	}
 	rec := mustLoad(t, s, "new", 1, []byte("carried"))
@@ -194,7 +196,7 @@ func testRenewConflict(t *testing.T, s backends.Store) {
 	if hasIndex {
 		addUserKey(t, ui, "alice", "old", day())
 	}
-	err := r.Renew(t.Context(), "old", "taken", []byte("carried"), hour(), "alice", day())
+	err := r.Renew(t.Context(), "old", 2, "taken", []byte("carried"), hour(), "alice", day())
 	wantErr(t, err, "renew", backends.ErrConflict)
 	rec := mustLoad(t, s, "old", 2, []byte("v2"))
 	wantExpiry(t, "old", rec.Expiry, oldExp)
@@ -207,28 +209,62 @@ func testRenewConflict(t *testing.T, s backends.Store) {
 func testRenewNoUser(t *testing.T, s backends.Store) {
 	r := s.(backends.Renewer)
 	save(t, s, "old", []byte("v1"), hour(), 0)
-	if err := r.Renew(t.Context(), "old", "new", []byte("carried"), hour(), "", day()); err != nil {
+	if err := r.Renew(t.Context(), "old", 1, "new", []byte("carried"), hour(), "", day()); err != nil {
 		t.Fatalf("Renew: %v", err)
 	}
 	mustLoad(t, s, "new", 1, []byte("carried"))
 	mustMiss(t, s, "old")
 }
 
-// testRenewMissingOldKey renews a session whose record expired or was
-// deleted after it was loaded: the new record is still created.
+// testRenewMissingOld renews a session that has no stored record (version
+// 0): the new record is created.
 func testRenewMissingOld(t *testing.T, s backends.Store) {
 	r := s.(backends.Renewer)
-	if err := r.Renew(t.Context(), "gone", "new", []byte("carried"), hour(), "", day()); err != nil {
+	if err := r.Renew(t.Context(), "gone", 0, "new", []byte("carried"), hour(), "", day()); err != nil {
 		t.Fatalf("Renew(missing old key): %v", err)
 	}
 	mustLoad(t, s, "new", 1, []byte("carried"))
 	mustMiss(t, s, "gone")
 }
 
+// testRenewDeletedOld renews a session whose record was deleted (a logout)
+// after it was loaded: nothing may be created, so the logout holds.
+func testRenewDeletedOld(t *testing.T, s backends.Store) {
+	r := s.(backends.Renewer)
+	save(t, s, "old", []byte("v1"), hour(), 0)
+	if err := s.Delete(t.Context(), "old"); err != nil {
+		t.Fatal(err)
+	}
+	err := r.Renew(t.Context(), "old", 1, "new", []byte("carried"), hour(), "alice", day())
+	wantErr(t, err, "renew", backends.ErrConflict)
+	mustMiss(t, s, "new")
+	mustMiss(t, s, "old")
+	if ui, ok := s.(backends.UserIndex); ok {
+		wantUserKeys(t, ui, "alice")
+	}
+}
+
+// testRenewStaleVersion renews from a version that another writer replaced:
+// nothing changes, so the caller can merge and try again.
+func testRenewStaleVersion(t *testing.T, s backends.Store) {
+	r := s.(backends.Renewer)
+	save(t, s, "old", []byte("v1"), hour(), 0)
+	save(t, s, "old", []byte("v2"), hour(), 1)
+	err := r.Renew(t.Context(), "old", 1, "new", []byte("carried"), hour(), "", day())
+	wantErr(t, err, "renew", backends.ErrConflict)
+	mustLoad(t, s, "old", 2, []byte("v2"))
+	mustMiss(t, s, "new")
+	// Renewing a missing key as if it existed, or an existing one as if
+	// it did not, conflicts too.
+	wantErr(t, r.Renew(t.Context(), "none", 3, "new", []byte("x"), hour(), "", day()), "renew", backends.ErrConflict)
+	wantErr(t, r.Renew(t.Context(), "old", 0, "new", []byte("x"), hour(), "", day()), "renew", backends.ErrConflict)
+	mustMiss(t, s, "new")
+}
+
 func testRenewZeroExpiry(t *testing.T, s backends.Store) {
 	r := s.(backends.Renewer)
 	save(t, s, "old", []byte("v1"), hour(), 0)
-	err := r.Renew(t.Context(), "old", "new", []byte("carried"), time.Time{}, "", day())
+	err := r.Renew(t.Context(), "old", 1, "new", []byte("carried"), time.Time{}, "", day())
 	wantErr(t, err, "renew", backends.ErrNoExpiry)
 	mustLoad(t, s, "old", 1, []byte("v1"))
 	mustMiss(t, s, "new")
@@ -251,7 +287,7 @@ func testRenewRace(t *testing.T, s backends.Store) {
 	for w := range workers {
 		wg.Go(func() {
 			<-start
-			err := r.Renew(t.Context(), "old-"+strconv.Itoa(w), "new", []byte(strconv.Itoa(w)), hour(), "", day())
+			err := r.Renew(t.Context(), "old-"+strconv.Itoa(w), 1, "new", []byte(strconv.Itoa(w)), hour(), "", day())
 			switch {
 			case err == nil:
 				mu.Lock()

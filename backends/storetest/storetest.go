@@ -35,8 +35,9 @@
 //   - The store holds records of at least 1 MiB.
 //   - Readings of the contract where its text leaves room: a Touch with an
 //     expiry in the past makes the record disappear at once (as a Save with
-//     one does); Renew creates newKey even when oldKey no longer exists (it
-//     may have expired between the manager's Load and the renewal); a user
+//     one does); Renew with oldVersion 0 creates newKey when oldKey does not
+//     exist, and any other mismatch of oldKey's version (including a
+//     deleted oldKey) is a conflict that changes nothing; a user
 //     index entry outlives the idle expiry its record had when it was added,
 //     as long as Touch keeps the record alive.
 //
