@@ -6,6 +6,7 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"time"
 
 	"github.com/sessionkit/session"
 )
@@ -189,4 +190,98 @@ func ExampleWithTokenHeader() {
 	// Output:
 	// cookies: 0 token: true
 	// scope: read
+}
+
+func ExampleSession_Destroy() {
+	m, _ := session.New(session.WithSecret(exampleSecret))
+	defer m.Close()
+	h := m.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := session.MustFromContext(r.Context())
+		switch r.URL.Path {
+		case "/login":
+			s.Renew()
+			s.SetUser("alice")
+		case "/logout":
+			s.Destroy() // deletes the record and expires the cookie
+		}
+	}))
+	login := do(h, "POST", "https://example.com/login", nil).Cookies()
+	logout := do(h, "POST", "https://example.com/logout", login)
+	c := logout.Cookies()[0]
+	fmt.Printf("cookie %q expired: %v\n", c.Name, c.MaxAge < 0)
+	sessions, _ := m.UserSessions(context.Background(), "alice")
+	fmt.Println("alice's sessions:", len(sessions))
+	// Output:
+	// cookie "session" expired: true
+	// alice's sessions: 0
+}
+
+func ExampleSession_SetLifetime() {
+	m, _ := session.New(session.WithSecret(exampleSecret)) // browser-session cookies by default
+	defer m.Close()
+	h := m.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := session.MustFromContext(r.Context())
+		s.Renew()
+		s.SetUser("alice")
+		if r.FormValue("remember") == "on" {
+			// Remember me: 7 days idle, 30 days at most, persistent cookie.
+			s.SetLifetime(7*24*time.Hour, 30*24*time.Hour)
+		}
+	}))
+	plain := do(h, "POST", "https://example.com/login", nil).Cookies()[0]
+	remembered := do(h, "POST", "https://example.com/login?remember=on", nil).Cookies()[0]
+	fmt.Println("plain login, Max-Age set:", plain.MaxAge > 0)
+	fmt.Println("remember me, days:", remembered.MaxAge/86400)
+	// Output:
+	// plain login, Max-Age set: false
+	// remember me, days: 30
+}
+
+func ExampleSession_Commit() {
+	m, _ := session.New(session.WithSecret(exampleSecret))
+	defer m.Close()
+	h := m.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := session.MustFromContext(r.Context())
+		s.Set("order", "A-1001")
+		// Save now, to know the order is in the session before
+		// confirming it; the middleware would otherwise save just
+		// before the response.
+		if err := s.Commit(); err != nil {
+			http.Error(w, "try again", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprint(w, "confirmed")
+	}))
+	resp := do(h, "POST", "https://example.com/checkout", nil)
+	fmt.Println(resp.StatusCode, len(resp.Cookies()))
+	// Output:
+	// 200 1
+}
+
+func ExampleWithFailover() {
+	// primary is usually a redisstore.Store; here a store that is down.
+	primary := &unreachableStore{}
+	m, err := session.New(session.WithSecret(exampleSecret), session.WithFailover(primary))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close()
+	h := m.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		session.MustFromContext(r.Context()).Set("cart", []string{"lamp"})
+	}))
+	resp := do(h, "POST", "https://example.com/cart", nil)
+	fmt.Println(resp.StatusCode, resp.Header.Get("X-Session-Degraded"))
+	// Output:
+	// 200 true
+}
+
+func ExampleManager_HealthHandler() {
+	m, _ := session.New(session.WithSecret(exampleSecret))
+	defer m.Close()
+	mux := http.NewServeMux()
+	mux.Handle("GET /healthz/session", m.HealthHandler())
+	resp := do(mux, "GET", "https://example.com/healthz/session", nil)
+	fmt.Println(resp.StatusCode, resp.Header.Get("Content-Type"))
+	// Output:
+	// 200 application/json
 }
