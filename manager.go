@@ -349,8 +349,12 @@ func WithObserver(o Observer) Option {
 }
 
 // New returns a Manager configured by opts. It checks every option once and
-// returns an error wrapping ErrInvalidConfig for any bad one; it does not
-// contact the store.
+// returns an error wrapping ErrInvalidConfig for any bad one. A store with
+// no fallback that can be pinged (backends.Pinger, as redisstore) is pinged
+// once, within StartupPingTimeout, and New returns an error matching
+// ErrStore (and IsUnavailable) when it cannot be reached. A fail-over chain
+// (WithFailover) is never waited for: the manager starts degraded and
+// recovers when the primary appears.
 func New(opts ...Option) (*Manager, error) {
 	c := &config{Manager: Manager{
 		idle:           DefaultIdleTimeout,
@@ -370,7 +374,35 @@ func New(opts ...Option) (*Manager, error) {
 	if err := c.finish(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
+	if err := m.pingAtStart(); err != nil {
+		m.Close()
+		return nil, err
+	}
 	return m, nil
+}
+
+// StartupPingTimeout bounds the health check New makes of a store that has
+// no fallback.
+const StartupPingTimeout = 5 * time.Second
+
+// pingAtStart checks, once, that a store without a fallback can be reached,
+// so that a wrong address or a server that is down is reported at start
+// rather than on the first request. A fail-over chain is not checked: it
+// starts degraded and recovers when its primary appears.
+func (m *Manager) pingAtStart() error {
+	p, ok := m.store.(backends.Pinger)
+	if !ok {
+		return nil
+	}
+	if _, chain := m.store.(FailoverChain); chain {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), StartupPingTimeout)
+	defer cancel()
+	if err := p.Ping(ctx); err != nil {
+		return fmt.Errorf("session: the store cannot be reached (WithFailover starts without it): %w", wrapStore("ping", err))
+	}
+	return nil
 }
 
 func (c *config) finish() error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -193,4 +194,42 @@ func TestRedisForeignValueGivesFreshSession(t *testing.T) {
 	}
 	e.POST("/set/b/2").Expect().Status(200)
 	e.GET("/get/b").Expect().Body().IsEqual("2")
+}
+
+// Without a fallback, a Redis that cannot be reached is reported by New;
+// with WithFailover the manager starts degraded and recovers when Redis
+// appears.
+func TestStartWithRedisDown(t *testing.T) {
+	redistest.Require(t)
+	port, err := redistest.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "redis://127.0.0.1:" + strconv.Itoa(port) + "/0"
+	store, err := redisstore.NewFromURL(url, redisstore.WithTimeout(200*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	start := time.Now()
+	_, err = session.New(session.WithSecret(testSecret), session.WithStore(store))
+	if err == nil || !errorsIs(err, session.ErrStore) || !session.IsUnavailable(err) {
+		t.Fatalf("New with Redis down: %v, want an unavailable store error", err)
+	}
+	if time.Since(start) > session.StartupPingTimeout+2*time.Second {
+		t.Fatalf("New took %v", time.Since(start))
+	}
+
+	m, err := session.New(session.WithSecret(testSecret), session.WithFailover(store))
+	if err != nil {
+		t.Fatalf("New with fail-over while Redis is down: %v", err)
+	}
+	defer m.Close()
+	h := m.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		session.MustFromContext(r.Context()).Set("a", 1)
+	}))
+	resp := do(h, "POST", "https://example.com/", nil)
+	if resp.StatusCode != 200 || resp.Header.Get("X-Session-Degraded") != "true" {
+		t.Fatalf("status %d, degraded %q", resp.StatusCode, resp.Header.Get("X-Session-Degraded"))
+	}
 }
