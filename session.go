@@ -494,6 +494,11 @@ func (s *Session) saveNew(ctx context.Context, exp time.Time) error {
 			s.version = rec.Version
 			return s.saveExisting(ctx, exp)
 		}
+		// Deleted or renewed by another request during the outage: its
+		// old ID must not come back.
+		s.destroyed, s.exists = true, false
+		clear(s.data.Values)
+		return nil
 	}
 	if err != nil {
 		return err
@@ -509,7 +514,10 @@ func (s *Session) saveRenewed(ctx context.Context, exp time.Time) error {
 		if err != nil {
 			return err
 		}
-		err = m.renew(ctx, s.oldKey, s.version, s.key, blob, exp, s.data.UserID, s.data.Deadline)
+		// The new ID and the content may have changed since the last
+		// attempt: the replay must build what this attempt stores.
+		rctx := backends.WithReplay(ctx, s.replayFunc(exp, true))
+		err = m.renew(rctx, s.oldKey, s.version, s.key, blob, exp, s.data.UserID, s.data.Deadline)
 		if err == nil {
 			s.version = 1
 			return nil
@@ -611,22 +619,39 @@ func conflictBackoff(ctx context.Context, attempt int) error {
 // replayFunc captures this request's change set so that a fail-over store
 // can re-apply it to the primary store after an outage. whole says the
 // change set is the whole session (a created or renewed session): it is
-// replayed with its metadata. Otherwise the metadata is written only if this
-// request changed it, so that a session the primary could not load, served
-// empty under its own ID, never overwrites the stored user, creation time
-// or deadline.
+// replayed as the request's deletions followed by the whole content, with
+// its metadata. Otherwise the metadata is written only if this request
+// changed it, so that a session the primary could not load, served empty
+// under its own ID, never overwrites the stored user, creation time or
+// deadline.
+//
+// A renewed session (s.oldKey set) is built, as long as the new key has no
+// record, on the old key's record: its values with the change set applied
+// (the values of the outage win key by key), its creation time, and this
+// session's user and lifetime. The ReplayFunc never writes the old key:
+// deleting it once the new record exists is the fail-over store's part (a
+// degrade.Store journals the renewal as a move and deletes the old key
+// after the replay). When the old record is gone (a logout, or expired) or
+// cannot be read, the session is replayed from its own content alone.
 func (s *Session) replayFunc(exp time.Time, whole bool) backends.ReplayFunc {
-	m, key := s.m, s.key
-	ops := slices.Clone(s.ops)
-	meta := s.data
-	meta.Values = nil
+	m, key, oldKey := s.m, s.key, s.oldKey
+	var ops []op
 	if whole {
-		// A created or renewed session is replayed as its whole content.
-		ops = ops[:0]
+		// The request's deletions apply to whatever record the change set
+		// is merged onto; its content is then set over it.
+		for _, o := range s.ops {
+			if o.kind != opSet {
+				ops = append(ops, o)
+			}
+		}
 		for k, v := range s.data.Values {
 			ops = append(ops, op{kind: opSet, key: k, raw: v})
 		}
+	} else {
+		ops = slices.Clone(s.ops)
 	}
+	meta := s.data
+	meta.Values = nil
 	metaDirty := s.metaDirty
 	return func(ctx context.Context, st backends.Store) error {
 		for attempt := 0; attempt <= maxCommitAttempts; attempt++ {
@@ -637,16 +662,26 @@ func (s *Session) replayFunc(exp time.Time, whole bool) backends.ReplayFunc {
 			if err != nil {
 				return err
 			}
-			d := &codec.Data{}
-			if found {
+			var d *codec.Data
+			var expected uint64
+			switch {
+			case found:
 				if d, err = m.codec.Decode(rec.Blob, []byte(key)); err != nil {
 					return fmt.Errorf("session: replay onto stored record: %w", err)
 				}
-			} else {
+				expected = rec.Version
+			case oldKey != "":
+				if d, err = m.renewalBase(ctx, st, oldKey); err != nil {
+					return err
+				}
+			}
+			based := d != nil
+			if !based {
+				d = &codec.Data{}
 				*d = meta
 			}
 			applyOps(d, ops)
-			if found && metaDirty {
+			if based && metaDirty {
 				copyChangedMeta(d, &meta)
 			}
 			blob, err := m.codec.Encode(d, []byte(key))
@@ -657,7 +692,7 @@ func (s *Session) replayFunc(exp time.Time, whole bool) backends.ReplayFunc {
 			if found && rec.Expiry.After(e) {
 				e = rec.Expiry
 			}
-			_, err = st.Save(ctx, key, blob, e, rec.Version)
+			_, err = st.Save(ctx, key, blob, e, expected)
 			if !backends.IsConflict(err) {
 				return err
 			}
@@ -667,6 +702,28 @@ func (s *Session) replayFunc(exp time.Time, whole bool) backends.ReplayFunc {
 		}
 		return fmt.Errorf("session: replay gave up after %d conflicting writers", maxCommitAttempts)
 	}
+}
+
+// renewalBase returns the session stored under oldKey in st, the record a
+// session renewed during an outage is built on, or nil when there is none
+// that is alive and readable.
+func (m *Manager) renewalBase(ctx context.Context, st backends.Store, oldKey string) (*codec.Data, error) {
+	rec, found, err := st.Load(ctx, oldKey)
+	if errors.Is(err, backends.ErrInvalidRecord) {
+		return nil, nil
+	}
+	if err != nil || !found {
+		return nil, err
+	}
+	d, err := m.codec.Decode(rec.Blob, []byte(oldKey))
+	if err != nil {
+		m.logger.WarnContext(ctx, "session: replaying a renewal: the old record cannot be decoded; the session is replayed without it", "error", err)
+		return nil, nil
+	}
+	if now := m.now(); !now.Before(rec.Expiry) || !now.Before(d.Deadline) {
+		return nil, nil
+	}
+	return d, nil
 }
 
 func applyOps(d *codec.Data, ops []op) {

@@ -678,3 +678,129 @@ func TestCloseStopsBackground(t *testing.T) {
 		t.Errorf("Load after Close: %v", err)
 	}
 }
+
+// renewFrom returns the ReplayFunc of a renewal, as the manager builds it:
+// while newKey has no record, the record is built on oldKey's record.
+func renewFrom(newKey, oldKey string, set map[string]string) backends.ReplayFunc {
+	return func(ctx context.Context, st backends.Store) error {
+		for range 16 {
+			rec, found, err := st.Load(ctx, newKey)
+			if err != nil {
+				return err
+			}
+			m := map[string]string{}
+			if found {
+				m = parseFields(rec.Blob)
+			} else {
+				old, ok, err := st.Load(ctx, oldKey)
+				if err != nil {
+					return err
+				}
+				if ok {
+					m = parseFields(old.Blob)
+				}
+			}
+			for k, v := range set {
+				m[k] = v
+			}
+			_, err = st.Save(ctx, newKey, formatFields(m), time.Now().Add(time.Hour), rec.Version)
+			if !backends.IsConflict(err) {
+				return err
+			}
+		}
+		return errors.New("too many conflicts")
+	}
+}
+
+// TestRenewalDuringOutageIsAMove: renewals made during the outage (a chain
+// of two, the first after a save of the old key) are replayed as moves:
+// the last key holds the primary's data of the first plus every change of
+// the outage, and the old keys are deleted only then; a renewal followed
+// by a deletion of the new key deletes the old key before the circuit
+// closes.
+func TestRenewalDuringOutageIsAMove(t *testing.T) {
+	p := newFaultStore(t)
+	s := newTestStore(t, p, WithFailureThreshold(1), WithReplayRate(1000))
+	ctx := t.Context()
+	exp := time.Now().Add(time.Hour)
+	for k, blob := range map[string]string{"a": "before=1;", "d": "d=1;"} {
+		if _, err := p.Store.Save(ctx, k, []byte(blob), exp, 0); err != nil {
+			t.Fatal(err)
+		}
+		p.Store.AddUserKey(ctx, "u", k, exp)
+	}
+	var stateAtDelete sync.Map
+	p.onDelete = func(key string) { stateAtDelete.LoadOrStore(key, s.State()) }
+	p.mode.Store(faultDown)
+	s.Load(ctx, "trip")
+
+	renew := func(oldKey string, oldVersion uint64, newKey string, fn backends.ReplayFunc, m map[string]string) {
+		t.Helper()
+		rctx := backends.WithReplay(ctx, fn)
+		if err := s.Renew(rctx, oldKey, oldVersion, newKey, formatFields(m), exp, "u", exp); err != nil {
+			t.Fatalf("Renew(%s, %s): %v", oldKey, newKey, err)
+		}
+	}
+	// a: saved during the outage (its load found nothing), then renewed
+	// to b, which is saved and renewed to c.
+	va := saveWith(t, s, "a", setField("a", "x", "1"), 0, map[string]string{"x": "1"})
+	renew("a", va, "b", renewFrom("b", "a", map[string]string{"x": "1"}), map[string]string{"x": "1"})
+	vb := saveWith(t, s, "b", setField("b", "y", "2"), FallbackVersion|1, map[string]string{"x": "1", "y": "2"})
+	renew("b", vb, "c", renewFrom("c", "b", map[string]string{"x": "1", "y": "2"}), map[string]string{"x": "1", "y": "2"})
+	// d: renewed (its load found nothing), then e logged out.
+	renew("d", 0, "e", renewFrom("e", "d", nil), nil)
+	if err := s.Delete(ctx, "e"); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"a", "b", "d", "e"} {
+		lctx, r := degradedCtx(t)
+		if _, found, err := s.Load(lctx, k); found || err != nil || r.Degraded() {
+			t.Errorf("Load(%s) during the outage: found %v, err %v, degraded %v; want absent with authority", k, found, err, r.Degraded())
+		}
+	}
+	// The old keys are never written again, nor renewed.
+	if _, err := s.Save(backends.WithReplay(ctx, setField("a", "z", "3")), "a", []byte("z=3;"), exp, 0); !backends.IsConflict(err) {
+		t.Errorf("Save of a key renewed away: %v, want a conflict", err)
+	}
+	if err := s.Renew(ctx, "a", 0, "f", []byte("f"), exp, "", exp); !backends.IsConflict(err) {
+		t.Errorf("Renew of a key renewed away: %v, want a conflict", err)
+	}
+	if st := s.Status(); st.ChangeSets != 4 {
+		t.Errorf("ChangeSets = %d, want 4", st.ChangeSets)
+	}
+
+	p.mode.Store(faultOK)
+	waitFor(t, 5*time.Second, "the circuit to close and the journal to drain", func() bool {
+		return s.State() == StateClosed && s.Status().Pending == 0
+	})
+	if st, ok := stateAtDelete.Load("d"); !ok || st.(State) != StateOpen {
+		t.Errorf("the old key of a logged-out renewal was deleted in state %v (deleted: %v), want open", st, ok)
+	}
+	if st, ok := stateAtDelete.Load("a"); !ok || st.(State) == StateOpen {
+		t.Errorf("the old key of a renewal was deleted in state %v (deleted: %v), want after the circuit closed", st, ok)
+	}
+	rec, found, err := p.Store.Load(ctx, "c")
+	if err != nil || !found {
+		t.Fatalf("primary Load(c): found %v, %v", found, err)
+	}
+	if m := parseFields(rec.Blob); fmt.Sprint(m) != fmt.Sprint(map[string]string{"before": "1", "x": "1", "y": "2"}) {
+		t.Errorf("c = %v, want the primary's data of a and the outage's changes", m)
+	}
+	for _, k := range []string{"a", "b", "d", "e"} {
+		if _, found, _ := p.Store.Load(ctx, k); found {
+			t.Errorf("%s is in the primary after recovery", k)
+		}
+	}
+	if keys, _ := p.Store.UserKeys(ctx, "u"); fmt.Sprint(keys) != "[c]" {
+		t.Errorf("user index = %v, want [c]", keys)
+	}
+	if st := s.Status(); st.ChangeSets != 0 || st.Dropped != 0 {
+		t.Errorf("after recovery: %+v", st)
+	}
+	s.mu.Lock()
+	moved := len(s.moved)
+	s.mu.Unlock()
+	if moved != 0 {
+		t.Errorf("%d moves left after recovery", moved)
+	}
+}

@@ -208,9 +208,10 @@ func WithReplayRate(n int) Option {
 // session during the outage) the journal keeps at most (default 100,000).
 // A change set beyond the limit is still saved to the fallback, but it is
 // not replayed: after recovery the session is what the primary holds plus
-// the change sets that were journaled. Deletions, renewals and user index
-// removals are always journaled, beyond the limit too: dropping them would
-// undo a logout. n must be at least 1.
+// the change sets that were journaled. Deletions, renewals (with the
+// change set of the renewed session) and user index removals are always
+// journaled, beyond the limit too: dropping them would undo a logout or
+// lose a login. n must be at least 1.
 func WithJournalLimit(n int) Option {
 	return func(c *config) error {
 		if n < 1 {
@@ -267,8 +268,9 @@ type Store struct {
 
 	mu         sync.Mutex
 	journal    map[string]*entry
-	queue      list.List // of *entry, in the order their keys were first journaled
-	changeSets int       // journaled change sets, bounded by cfg.journalLimit
+	moved      map[string]string // key renewed away during the outage -> the entry that holds its move
+	queue      list.List         // of *entry, in the order their keys were first journaled
+	changeSets int               // journaled change sets, bounded by cfg.journalLimit
 	dropped    uint64
 	fullLogged bool
 	probe      probeResult
@@ -331,7 +333,7 @@ func New(primary backends.Store, opts ...Option) (*Store, error) {
 	if cfg.fallback == primary {
 		return nil, errors.New("degrade: the fallback is the primary store")
 	}
-	s := &Store{primary: primary, cfg: cfg, journal: make(map[string]*entry), wake: make(chan struct{}, 1)}
+	s := &Store{primary: primary, cfg: cfg, journal: make(map[string]*entry), moved: make(map[string]string), wake: make(chan struct{}, 1)}
 	if cfg.fallback != nil {
 		if _, ok := primary.(backends.UserIndex); ok {
 			if _, ok := cfg.fallback.(backends.UserIndex); !ok {

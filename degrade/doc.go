@@ -34,9 +34,9 @@
 //
 // While the fallback serves, every write it takes is journaled per key, in
 // order: the change set of each save (the backends.ReplayFunc the manager
-// attaches to every save and renewal), deletions and renewals (a
-// tombstone for the old key), touches (the latest expiry) and user index
-// changes. Recovery then
+// attaches to every save and renewal), deletions (a tombstone), renewals
+// (a move from the old key to the new one), touches (the latest expiry)
+// and user index changes. Recovery then
 //
 //  1. applies every tombstone to the primary (deletes the records and
 //     their user index entries) while the circuit is still open, so a user
@@ -47,6 +47,14 @@
 //     compare-and-set, so data written to the primary before or after the
 //     outage is kept and never overwritten by older data; after its
 //     replay, a session is removed from the fallback.
+//
+// A renewal (a login) during the outage is replayed as a move: the new
+// session is built on the primary's record of the old one (the manager's
+// ReplayFunc does that), and the old key is deleted on the primary only
+// after that, and removed from the user's index. Until then the old key is
+// absent for every request, and a request for it after recovery replays
+// the move first. A deletion of the new key during the outage supersedes
+// the move: the old key is then deleted with the tombstones.
 //
 // A request for a session whose replay is still pending replays it first,
 // so it is never served stale data. A session that exists only in the
@@ -64,7 +72,7 @@
 // routing, a session written during an outage is only visible on the
 // instance that wrote it until it is replayed. The journal holds at most
 // WithJournalLimit change sets; beyond it writes are still served but not
-// replayed (deletions are always journaled). Journaled writes that are not
+// replayed (deletions and renewals are always journaled). Journaled writes that are not
 // replayed when the process exits are lost: call Drain before Close.
 // UserKeys, Keys and Count need the primary and fail while it is down. See
 // docs/degradation.md for the details.

@@ -364,3 +364,174 @@ func TestFlappingUnderLoad(t *testing.T) {
 	e.close()
 	waitFor(t, 10*time.Second, "goroutines to end", func() bool { return runtime.NumGoroutine() <= base+2 })
 }
+
+// loginDuringOutage logs browser a in as user while Redis is down and sets
+// "during"; it returns the cookies before and after the login.
+func loginDuringOutage(t *testing.T, a *browser, user string) (oldCookie, newCookie string) {
+	t.Helper()
+	oldCookie = a.cookie()
+	a.must("POST", "/login/"+user, true)
+	newCookie = a.cookie()
+	if newCookie == oldCookie || newCookie == "" {
+		t.Fatal("the login during the outage did not renew the ID")
+	}
+	a.must("POST", "/set/during/2", true)
+	if r := a.must("GET", "/me", true); r.body != user {
+		t.Fatalf("/me during the outage = %q, want %s", r.body, user)
+	}
+	return oldCookie, newCookie
+}
+
+// checkMoved checks, after recovery, that the session logged in during the
+// outage holds the values of before and during the outage and is bound to
+// user, and that the old cookie carries nothing.
+func checkMoved(t *testing.T, e *env, a *browser, oldCookie, user string, more map[string]string) {
+	t.Helper()
+	want := map[string]string{"before": "1", "during": "2"}
+	for k, v := range more {
+		want[k] = v
+	}
+	for k, v := range want {
+		if r := a.must("GET", "/get/"+k, false); r.body != v {
+			t.Errorf("%s after recovery = %q, want %q", k, r.body, v)
+		}
+	}
+	if r := a.get("/me"); r.status != 200 || r.body != user {
+		t.Errorf("/me after recovery = %d %q, want %s", r.status, r.body, user)
+	}
+	old := e.withCookie(oldCookie)
+	if r := old.get("/me"); r.status != 401 {
+		t.Errorf("old cookie after recovery: /me = %d %q, want 401", r.status, r.body)
+	}
+	for k := range want {
+		if r := old.get("/get/" + k); r.body != "-" {
+			t.Errorf("old cookie after recovery: %s = %q, want nothing", k, r.body)
+		}
+	}
+	handle := a.must("GET", "/handle", false).body
+	if keys, err := e.store.UserKeys(t.Context(), user); err != nil || len(keys) != 1 || keys[0] != handle {
+		t.Errorf("%s's sessions after recovery: %v, %v; want only the current one", user, keys, err)
+	}
+}
+
+// TestLoginDuringOutageKeepsData: a session that exists only in Redis is
+// loaded degraded (served empty under its own ID), logged in (renewed) and
+// changed during the outage. On recovery the renewal is replayed as a move:
+// the new session is built on Redis's copy of the old one, and the old ID
+// is deleted afterwards.
+func TestLoginDuringOutageKeepsData(t *testing.T) {
+	e := newEnv(t, nil)
+	a := e.browser()
+	a.must("POST", "/set/before/1", false)
+
+	e.redis.Stop()
+	if r := a.must("GET", "/get/before", true); r.body != "-" {
+		t.Errorf("degraded view of a Redis-only session = %q, want empty", r.body)
+	}
+	oldCookie, _ := loginDuringOutage(t, a, "erin")
+	if r := e.withCookie(oldCookie).get("/me"); r.status != 401 {
+		t.Errorf("old cookie during the outage: /me = %d %q, want 401", r.status, r.body)
+	}
+	e.waitState(degrade.StateOpen)
+
+	e.redis.Cont()
+	e.waitRecovered()
+	checkMoved(t, e, a, oldCookie, "erin", nil)
+}
+
+// TestLoginDuringOutageAfterFallbackWrite: as TestLoginDuringOutageKeepsData,
+// when the session was first written to the fallback during the outage
+// (and loaded from there for the login).
+func TestLoginDuringOutageAfterFallbackWrite(t *testing.T) {
+	e := newEnv(t, []redistest.ServerOption{redistest.WithAppendOnly()})
+	a := e.browser()
+	a.must("POST", "/set/before/1", false)
+	a.must("POST", "/set/both/old", false)
+
+	e.redis.Kill()
+	a.must("POST", "/set/x/3", true)
+	a.must("POST", "/set/both/new", true)
+	if r := a.must("GET", "/get/x", true); r.body != "3" {
+		t.Fatalf("session written to the fallback: x = %q, want 3", r.body)
+	}
+	oldCookie, _ := loginDuringOutage(t, a, "frank")
+	e.waitState(degrade.StateOpen)
+
+	e.redis.Restart(true)
+	e.waitRecovered()
+	checkMoved(t, e, a, oldCookie, "frank", map[string]string{"x": "3", "both": "new"})
+}
+
+// TestLogoutAfterLoginDuringOutage: a session logged in and then logged
+// out during the same outage stays logged out after recovery, and the ID
+// of before the login is gone too.
+func TestLogoutAfterLoginDuringOutage(t *testing.T) {
+	e := newEnv(t, nil)
+	a := e.browser()
+	a.must("POST", "/set/before/1", false)
+
+	e.redis.Stop()
+	a.must("GET", "/get/before", true)
+	oldCookie, newCookie := loginDuringOutage(t, a, "gina")
+	a.must("POST", "/logout", true)
+	e.waitState(degrade.StateOpen)
+
+	e.redis.Cont()
+	e.waitRecovered()
+	for name, c := range map[string]string{"old": oldCookie, "new": newCookie} {
+		b := e.withCookie(c)
+		if r := b.get("/me"); r.status != 401 {
+			t.Errorf("%s cookie after recovery: /me = %d %q, want 401", name, r.status, r.body)
+		}
+		for _, k := range []string{"before", "during"} {
+			if r := b.get("/get/" + k); r.body != "-" {
+				t.Errorf("%s cookie after recovery: %s = %q, want nothing", name, k, r.body)
+			}
+		}
+	}
+	if keys, err := e.store.UserKeys(t.Context(), "gina"); err != nil || len(keys) != 0 {
+		t.Errorf("gina's sessions after recovery: %v, %v; want none", keys, err)
+	}
+	n, err := e.primary.Count(t.Context())
+	if err != nil || n != 0 {
+		t.Errorf("Redis holds %d sessions (%v), want none", n, err)
+	}
+}
+
+// TestOldCookieBeforeMoveReplayed: the old cookie of a session renewed
+// during the outage, used after recovery but before the background replay
+// reached the session, replays the move first and gets nothing.
+func TestOldCookieBeforeMoveReplayed(t *testing.T) {
+	e := newEnv(t, nil, degrade.WithReplayRate(1))
+	a := e.browser()
+	a.must("POST", "/set/before/1", false)
+
+	e.redis.Stop()
+	// Sessions journaled first keep the background replay busy.
+	for i := range 3 {
+		e.browser().must("POST", fmt.Sprintf("/set/k/%d", i), true)
+	}
+	a.must("GET", "/get/before", true)
+	oldCookie, _ := loginDuringOutage(t, a, "hugo")
+	e.waitState(degrade.StateOpen)
+
+	e.redis.Cont()
+	waitFor(t, 10*time.Second, "the circuit to close", func() bool { return e.store.State() != degrade.StateOpen })
+	// The session of the login was journaled last: it is pending as long
+	// as any is.
+	if st := e.store.Status(); st.State != degrade.StateRecovering || st.Pending < 1 {
+		t.Fatalf("Status right after closing = %+v, want recovering with sessions pending (1 replay/s)", st)
+	}
+	old := e.withCookie(oldCookie)
+	if r := old.get("/get/before"); r.status != 200 || r.body != "-" {
+		t.Errorf("old cookie before the replay: before = %d %q, want nothing", r.status, r.body)
+	}
+	if r := old.get("/me"); r.status != 401 {
+		t.Errorf("old cookie before the replay: /me = %d %q, want 401", r.status, r.body)
+	}
+	if r := a.must("GET", "/get/before", false); r.body != "1" {
+		t.Errorf("new cookie: before = %q, want 1", r.body)
+	}
+	e.waitRecovered()
+	checkMoved(t, e, a, oldCookie, "hugo", nil)
+}

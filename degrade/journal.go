@@ -21,12 +21,17 @@ type entry struct {
 	// dead is set, under mu and Store.mu, when the entry left the journal;
 	// a writer that locked a dead entry takes a fresh one.
 	dead bool
-	// tomb: the key was deleted (logout, renewal, revocation); the primary's
-	// record is deleted before anything else of the entry is applied.
+	// tomb: the key was deleted (logout, revocation); the primary's record
+	// is deleted before anything else of the entry is applied.
 	tomb bool
-	// gone: deleted during the outage and not written since, so a Load is
-	// answered "not found" with authority.
+	// gone: deleted or renewed away during the outage and not written
+	// since, so a Load is answered "not found" with authority.
 	gone bool
+	// moves are the keys this key's session was renewed from during the
+	// outage, oldest first (a move per renewal: see replay). The first
+	// change set of each later key, and of this key, is built on the
+	// record of the key before it.
+	moves []move
 	// changes are the change sets of the saves, oldest first.
 	changes []change
 	// touch is the latest expiry a Touch asked for.
@@ -45,18 +50,45 @@ type change struct {
 	expiry time.Time
 }
 
+// move is a key renewed away during the outage. Its own journaled writes
+// are replayed onto it, the session that replaced it is built on its
+// record, and only then is it deleted on the primary (and removed from
+// user's index). A deletion of the key that replaced it makes the move
+// dead: the key is then only deleted, as a tombstone.
+type move struct {
+	key     string
+	user    string
+	tomb    bool // deleted during the outage before it was renewed
+	dead    bool
+	changes []change
+}
+
 type userChange struct {
 	add      bool
 	deadline time.Time
 }
 
 func (e *entry) empty() bool {
-	return !e.tomb && len(e.changes) == 0 && e.touch.IsZero() && len(e.users) == 0
+	return !e.tomb && len(e.changes) == 0 && len(e.moves) == 0 && e.touch.IsZero() && len(e.users) == 0
+}
+
+// changeSets counts the change sets journaled in e, its moves' included.
+func (e *entry) changeSets() int {
+	n := len(e.changes)
+	for _, m := range e.moves {
+		n += len(m.changes)
+	}
+	return n
 }
 
 func (e *entry) hasTombstones() bool {
 	if e.tomb {
 		return true
+	}
+	for _, m := range e.moves {
+		if m.tomb || m.dead {
+			return true
+		}
 	}
 	for _, c := range e.users {
 		if !c.add {
@@ -79,7 +111,9 @@ func (s *Store) lockEntry(key string) *entry {
 		s.mu.Lock()
 		e := s.journal[key]
 		if e == nil {
-			e = &entry{key: key}
+			// A key renewed away during the outage stays gone.
+			_, moved := s.moved[key]
+			e = &entry{key: key, gone: moved}
 			e.elem = s.queue.PushBack(e)
 			s.journal[key] = e
 			s.pending.Store(int64(len(s.journal)))
@@ -125,22 +159,33 @@ func (s *Store) remove(e *entry) {
 	delete(s.journal, e.key)
 	s.queue.Remove(e.elem)
 	s.pending.Store(int64(len(s.journal)))
-	s.changeSets -= len(e.changes)
+	s.changeSets -= e.changeSets()
+	for _, m := range e.moves {
+		s.forget(m.key, e.key)
+	}
 	done := len(s.journal) == 0 && s.State() == StateRecovering
 	if done {
 		s.setState(StateClosed)
 	}
 	s.mu.Unlock()
-	e.changes = nil
+	e.changes, e.moves = nil, nil
 	if done {
 		s.notify(StateRecovering, StateClosed)
 	}
 }
 
-// addChange journals a save. Callers hold e.mu.
-func (s *Store) addChange(ctx context.Context, e *entry, c change) {
+// forget drops the pending move of key into newKey. Callers hold s.mu.
+func (s *Store) forget(key, newKey string) {
+	if s.moved[key] == newKey {
+		delete(s.moved, key)
+	}
+}
+
+// addChange journals a save; force journals it beyond the limit. Callers
+// hold e.mu.
+func (s *Store) addChange(ctx context.Context, e *entry, c change, force bool) {
 	s.mu.Lock()
-	if s.changeSets >= s.cfg.journalLimit {
+	if s.changeSets >= s.cfg.journalLimit && !force {
 		s.dropped++
 		first := !s.fullLogged
 		s.fullLogged = true
@@ -158,15 +203,19 @@ func (s *Store) addChange(ctx context.Context, e *entry, c change) {
 }
 
 // addTombstone journals a deletion of e's key: it supersedes the changes,
-// the touch and the user index additions journaled before. Callers hold
-// e.mu.
+// the touch and the user index additions journaled before, and the moves
+// into the key: the keys it was renewed from are then only deleted.
+// Callers hold e.mu.
 func (s *Store) addTombstone(e *entry) {
-	if n := len(e.changes); n > 0 {
+	if n := e.changeSets(); n > 0 {
 		s.mu.Lock()
 		s.changeSets -= n
 		s.mu.Unlock()
 		clear(e.changes)
 		e.changes = e.changes[:0]
+	}
+	for i := range e.moves {
+		e.moves[i].dead, e.moves[i].changes = true, nil
 	}
 	e.touch = time.Time{}
 	for u, c := range e.users {
@@ -177,15 +226,45 @@ func (s *Store) addTombstone(e *entry) {
 	e.tomb, e.gone = true, true
 }
 
-// isGone reports whether key was deleted during the outage and not written
-// since.
+// addMove journals the renewal of oldE's key into newE's key: oldE's
+// journaled writes go to newE, as a move, and oldE is left gone. Callers
+// hold oldE.mu and newE.mu.
+func (s *Store) addMove(oldE, newE *entry, userID string) {
+	m := move{key: oldE.key, user: userID, tomb: oldE.tomb, changes: oldE.changes}
+	newE.moves = append(append(newE.moves, oldE.moves...), m)
+	s.mu.Lock()
+	for _, m := range newE.moves {
+		s.moved[m.key] = newE.key
+	}
+	s.mu.Unlock()
+	// What else oldE held (touches, user index changes) concerns a key
+	// that the move deletes.
+	oldE.tomb, oldE.changes, oldE.moves, oldE.touch, oldE.users = false, nil, nil, time.Time{}, nil
+	oldE.gone = true
+}
+
+// isMoved reports whether key was renewed away during the outage and the
+// move is pending.
+func (s *Store) isMoved(key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.moved[key]
+	return ok
+}
+
+// isGone reports whether key was deleted or renewed away during the outage
+// and not written since.
 func (s *Store) isGone(key string) bool {
 	if s.pending.Load() == 0 {
 		return false
 	}
 	s.mu.Lock()
 	e := s.journal[key]
+	_, moved := s.moved[key]
 	s.mu.Unlock()
+	if moved {
+		return true
+	}
 	if e == nil {
 		return false
 	}
@@ -208,17 +287,34 @@ func (s *Store) snapshot() []*entry {
 // settle replays key's journal entry, if it has one, before an operation
 // on the primary touches the key: a session is never served from, or
 // written to, the primary while writes made to it during the outage are
-// pending.
+// pending. For a key renewed away during the outage, the entry of the key
+// that replaced it is replayed too, which deletes the key: its old ID
+// never reaches its record of before the renewal.
 func (s *Store) settle(ctx context.Context, key string) error {
 	if s.pending.Load() == 0 {
 		return nil
 	}
 	s.mu.Lock()
 	e := s.journal[key]
+	to, moved := s.moved[key]
 	s.mu.Unlock()
-	if e == nil {
-		return nil
+	if e != nil {
+		if err := s.replayEntry(ctx, e); err != nil {
+			return err
+		}
 	}
+	if moved {
+		s.mu.Lock()
+		e = s.journal[to]
+		s.mu.Unlock()
+		if e != nil {
+			return s.replayEntry(ctx, e)
+		}
+	}
+	return nil
+}
+
+func (s *Store) replayEntry(ctx context.Context, e *entry) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.dead {
@@ -228,13 +324,28 @@ func (s *Store) settle(ctx context.Context, key string) error {
 }
 
 // applyTombstones deletes e's key on the primary and removes the user
-// index entries, if the journal says so. Callers hold e.mu.
+// index entries, if the journal says so, and deletes the keys of dead
+// moves and of moves deleted before their renewal. Callers hold e.mu.
 func (s *Store) applyTombstones(ctx context.Context, e *entry) error {
 	if e.tomb {
-		if err := s.do(ctx, func(c context.Context) error { return s.primary.Delete(c, e.key) }); err != nil {
+		if err := s.delete(ctx, e.key); err != nil {
 			return err
 		}
 		e.tomb = false
+	}
+	// Dead moves come first: a deletion kills every move journaled before.
+	for len(e.moves) > 0 && e.moves[0].dead {
+		if err := s.finishMove(ctx, e); err != nil {
+			return err
+		}
+	}
+	for i := range e.moves {
+		if m := &e.moves[i]; m.tomb {
+			if err := s.delete(ctx, m.key); err != nil {
+				return err
+			}
+			m.tomb = false
+		}
 	}
 	ui, hasIndex := s.primary.(backends.UserIndex)
 	for u, c := range e.users {
@@ -251,33 +362,98 @@ func (s *Store) applyTombstones(ctx context.Context, e *entry) error {
 	return nil
 }
 
-// replay applies e to the primary, in order: the deletion, the user index
-// removals, the change sets (each merged onto the primary's record by its
-// ReplayFunc), the user index additions and the touch; then it deletes the
-// fallback's copy and takes e out of the journal. What was applied is
-// removed from e as it goes, so a replay cut short by an outage resumes
-// where it stopped. A change set that fails for another reason is given up
-// (logged and reported). Callers hold e.mu.
-func (s *Store) replay(ctx context.Context, e *entry) error {
-	if err := s.applyTombstones(ctx, e); err != nil {
+// delete deletes key on the primary.
+func (s *Store) delete(ctx context.Context, key string) error {
+	return s.do(ctx, func(c context.Context) error { return s.primary.Delete(c, key) })
+}
+
+// finishMove deletes the key of e's first move on the primary, removes it
+// from its user's index and takes the move out of e.
+func (s *Store) finishMove(ctx context.Context, e *entry) error {
+	m := &e.moves[0]
+	if err := s.delete(ctx, m.key); err != nil {
 		return err
 	}
+	if ui, ok := s.primary.(backends.UserIndex); ok && m.user != "" {
+		if err := s.do(ctx, func(c context.Context) error { return ui.RemoveUserKey(c, m.user, m.key) }); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	s.forget(m.key, e.key)
+	s.changeSets -= len(m.changes)
+	s.mu.Unlock()
+	e.moves[0] = move{}
+	e.moves = e.moves[1:]
+	return nil
+}
+
+// applyChanges applies the change sets cs to key on the primary, each
+// merged onto the primary's record by its ReplayFunc, removing them from
+// cs as it goes. A change set that fails for another reason than an
+// outage is given up (logged and reported). It returns how many it took.
+func (s *Store) applyChanges(ctx context.Context, key string, cs *[]change) (int, error) {
 	p := primaryView{s}
 	n := 0
-	for len(e.changes) > 0 {
-		err := e.changes[0].apply(ctx, p, e.key)
+	for len(*cs) > 0 {
+		err := (*cs)[0].apply(ctx, p, key)
 		if err != nil && (outage(ctx, err) || ctx.Err() != nil) {
-			return err
+			return n, err
 		}
 		if err != nil {
 			s.giveUp(ctx, err)
 		}
-		e.changes[0] = change{}
-		e.changes = e.changes[1:]
+		(*cs)[0] = change{}
+		*cs = (*cs)[1:]
 		s.mu.Lock()
 		s.changeSets--
 		s.mu.Unlock()
 		n++
+	}
+	return n, nil
+}
+
+// replay applies e to the primary, in order: the deletions and user index
+// removals; the moves, oldest first; the change sets (each merged onto the
+// primary's record by its ReplayFunc); the user index additions and the
+// touch. Then it deletes the fallback's copy and takes e out of the
+// journal. What was applied is removed from e as it goes, so a replay cut
+// short by an outage resumes where it stopped. Callers hold e.mu.
+//
+// A move is a renewal made during the outage: the old key's own change
+// sets are applied to it, then the change sets of the key that replaced it
+// (the first of which builds the new record on the old one: see
+// backends.ReplayFunc), and only then is the old key deleted on the
+// primary and removed from the user's index. Until then a request for the
+// old key replays e first (settle).
+func (s *Store) replay(ctx context.Context, e *entry) error {
+	if err := s.applyTombstones(ctx, e); err != nil {
+		return err
+	}
+	n := 0
+	for len(e.moves) > 0 {
+		k, err := s.applyChanges(ctx, e.moves[0].key, &e.moves[0].changes)
+		n += k
+		if err != nil {
+			return err
+		}
+		next, cs := e.key, &e.changes
+		if len(e.moves) > 1 {
+			next, cs = e.moves[1].key, &e.moves[1].changes
+		}
+		k, err = s.applyChanges(ctx, next, cs)
+		n += k
+		if err != nil {
+			return err
+		}
+		if err := s.finishMove(ctx, e); err != nil {
+			return err
+		}
+	}
+	k, err := s.applyChanges(ctx, e.key, &e.changes)
+	n += k
+	if err != nil {
+		return err
 	}
 	if ui, ok := s.primary.(backends.UserIndex); ok {
 		for u, c := range e.users {
@@ -368,6 +544,11 @@ func (s *Store) drain(ctx context.Context, limit bool) error {
 				return ctx.Err()
 			case <-tick:
 			}
+			if s.State() == StateOpen {
+				// The circuit opened while waiting: the primary is not
+				// asked while it is open.
+				return opError("replay", backends.Unavailable(ErrOpen))
+			}
 		}
 		e := front.Value.(*entry)
 		e.mu.Lock()
@@ -379,7 +560,7 @@ func (s *Store) drain(ctx context.Context, limit bool) error {
 				// entry up rather than block the journal behind it.
 				s.giveUp(ctx, err)
 				s.mu.Lock()
-				s.dropped += uint64(len(e.changes))
+				s.dropped += uint64(e.changeSets())
 				s.mu.Unlock()
 				s.remove(e)
 				err = nil

@@ -75,9 +75,9 @@ func (v primaryView) Delete(ctx context.Context, key string) error {
 // Load returns the record stored under key: from the primary, or, while
 // the primary is down, from the fallback, marking the request degraded
 // (backends.MarkDegraded). A record served by the fallback has
-// FallbackVersion set in its version. A key deleted during the outage is
-// reported absent without marking the request, so the manager starts a new
-// session under a new ID.
+// FallbackVersion set in its version. A key deleted or renewed away during
+// the outage is reported absent without marking the request, so the
+// manager starts a new session under a new ID.
 func (s *Store) Load(ctx context.Context, key string) (backends.Record, bool, error) {
 	if err := s.begin(ctx, "load"); err != nil {
 		return backends.Record{}, false, err
@@ -170,6 +170,11 @@ func (s *Store) saveFallback(ctx context.Context, key string, blob []byte, expir
 	s.cfg.observer.FailedOver("save")
 	e := s.lockEntry(key)
 	defer s.release(e)
+	if s.isMoved(key) {
+		// Renewed away during the outage: the old ID is never written
+		// again, whatever the caller expects.
+		return 0, opError("save", backends.ErrConflict)
+	}
 	var want uint64
 	if expected != 0 {
 		// A version of the fallback's copy is compared with it. A version
@@ -206,7 +211,7 @@ func (s *Store) saveFallback(ctx context.Context, key string, blob []byte, expir
 	if fn == nil {
 		c.blob = append([]byte(nil), blob...)
 	}
-	s.addChange(ctx, e, c)
+	s.addChange(ctx, e, c, false)
 	return v | FallbackVersion, nil
 }
 
@@ -279,8 +284,15 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 // Renew replaces oldKey by newKey (see backends.Renewer), with the
 // primary's Renew, or Save, Delete and the user index in sequence for a
 // primary without one. While the primary is down it is renewed in the
-// fallback, and the journal gets a tombstone for oldKey (and its user index
-// entry) and the change set of newKey.
+// fallback, and the journal gets a move: on recovery, oldKey's own
+// journaled writes are replayed onto it, newKey's change sets are replayed
+// (the ReplayFunc carried by ctx builds the new record on oldKey's record
+// in the primary), and only then are oldKey deleted on the primary and its
+// entry in userID's index removed. Until the move is replayed, oldKey is
+// reported absent (during the outage) or replays the move first (after
+// it), so the old ID never reaches the data again. A deletion of newKey
+// during the outage supersedes the move: oldKey is then only deleted,
+// before the circuit closes.
 //
 // oldVersion is compared with the version of the store that serves: a
 // version of the fallback's copy (FallbackVersion set) conflicts with the
@@ -329,16 +341,15 @@ func (s *Store) Renew(ctx context.Context, oldKey string, oldVersion uint64, new
 		return err
 	}
 	backends.MarkDegraded(ctx)
-	s.addTombstone(oldE)
-	if userID != "" {
-		oldE.setUser(userID, userChange{})
-	}
+	s.addMove(oldE, newE, userID)
 	fn := backends.ReplayFromContext(ctx)
 	c := change{fn: fn, expiry: expiry}
 	if fn == nil {
 		c.blob = append([]byte(nil), blob...)
 	}
-	s.addChange(ctx, newE, c)
+	// Beyond the journal limit too: the move deletes the old key, and
+	// the session must then be rebuilt under the new one.
+	s.addChange(ctx, newE, c, true)
 	if userID != "" {
 		newE.setUser(userID, userChange{add: true, deadline: deadline})
 	}
@@ -463,12 +474,17 @@ func (s *Store) UserKeys(ctx context.Context, userID string) ([]string, error) {
 	return out, nil
 }
 
-// pendingFor reports whether key has a journal entry, and whether that
-// entry deletes the key or removes it from userID's index.
+// pendingFor reports whether key has a journal entry (or a pending move),
+// and whether that entry deletes the key or removes it from userID's index
+// (a move deletes it).
 func (s *Store) pendingFor(key, userID string) (pending, removed bool) {
 	s.mu.Lock()
 	e := s.journal[key]
+	_, moved := s.moved[key]
 	s.mu.Unlock()
+	if moved {
+		return true, true
+	}
 	if e == nil {
 		return false, false
 	}
@@ -483,9 +499,9 @@ func (s *Store) pendingFor(key, userID string) (pending, removed bool) {
 
 // Keys calls fn for each live key of the primary (see backends.Iterator),
 // then for the keys whose sessions were created during the outage and are
-// still pending replay; keys deleted during the outage are left out. It is
-// not capped by the operation timeout (iteration may take long): ctx
-// bounds it. While the circuit is open it fails with ErrOpen.
+// still pending replay; keys deleted or renewed away during the outage
+// are left out. It is not capped by the operation timeout (iteration may
+// take long): ctx bounds it. While the circuit is open it fails with ErrOpen.
 func (s *Store) Keys(ctx context.Context, fn func(key string) bool) error {
 	if err := s.begin(ctx, "keys"); err != nil {
 		return err
@@ -500,6 +516,11 @@ func (s *Store) Keys(ctx context.Context, fn func(key string) bool) error {
 	live, gone := map[string]bool{}, map[string]bool{}
 	for _, e := range s.snapshot() {
 		e.mu.Lock()
+		for _, m := range e.moves {
+			if !e.dead {
+				gone[m.key] = true
+			}
+		}
 		switch {
 		case e.dead:
 		case e.gone:
