@@ -142,6 +142,7 @@ type OpError struct {
 	Err     error
 }
 
+// Error says which backend and operation failed, and why.
 func (e *OpError) Error() string {
 	return fmt.Sprintf("session store %s: %s: %v", e.Backend, e.Op, e.Err)
 }

@@ -109,11 +109,20 @@ type Observer interface {
 // NopObserver implements Observer and ignores every event.
 type NopObserver struct{}
 
+// StateChanged does nothing.
 func (NopObserver) StateChanged(from, to State) {}
-func (NopObserver) FailedOver(op string)        {}
-func (NopObserver) Replayed(changeSets int)     {}
-func (NopObserver) ReplayFailed(err error)      {}
-func (NopObserver) JournalFull()                {}
+
+// FailedOver does nothing.
+func (NopObserver) FailedOver(op string) {}
+
+// Replayed does nothing.
+func (NopObserver) Replayed(changeSets int) {}
+
+// ReplayFailed does nothing.
+func (NopObserver) ReplayFailed(err error) {}
+
+// JournalFull does nothing.
+func (NopObserver) JournalFull() {}
 
 // Option configures New. Options are checked once, by New.
 type Option func(*config) error
