@@ -23,98 +23,40 @@ import (
 
 	"github.com/sessionkit/session"
 	"github.com/sessionkit/session/backends"
-	"github.com/sessionkit/session/backends/memstore"
+	"github.com/sessionkit/session/internal/sessiontest"
 )
 
 var testSecret = []byte("0123456789abcdef0123456789abcdef-test-secret")
 
-// countingStore is a memstore that counts the calls the manager makes and
-// checks that no record is ever written without a future expiry.
+// countingStore is the shared counting memstore (sessiontest.CountingStore:
+// it counts the calls the manager makes and checks that no record is ever
+// written without an expiry), under the names this package's tests use.
 type countingStore struct {
-	*memstore.Store
-	t                                   testing.TB
-	loads, saves, touches, dels, renews atomic.Int64
+	*sessiontest.CountingStore
+	saves, renews *atomic.Int64 // the shared store's Saves and Renews
 }
 
 func newCountingStore(t testing.TB) *countingStore {
-	ms, err := memstore.New(memstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ms.Close() })
-	return &countingStore{Store: ms, t: t}
+	s := sessiontest.NewCountingStore(t)
+	return &countingStore{CountingStore: s, saves: &s.Saves, renews: &s.Renews}
 }
 
-func (c *countingStore) calls() int64 {
-	return c.loads.Load() + c.saves.Load() + c.touches.Load() + c.dels.Load() + c.renews.Load()
-}
-
-func (c *countingStore) Load(ctx context.Context, key string) (backends.Record, bool, error) {
-	c.loads.Add(1)
-	return c.Store.Load(ctx, key)
-}
-
-func (c *countingStore) Save(ctx context.Context, key string, blob []byte, exp time.Time, v uint64) (uint64, error) {
-	c.saves.Add(1)
-	if exp.IsZero() {
-		c.t.Errorf("Save of %s without expiry", key)
-	}
-	return c.Store.Save(ctx, key, blob, exp, v)
-}
-
-func (c *countingStore) Touch(ctx context.Context, key string, exp time.Time) error {
-	c.touches.Add(1)
-	if exp.IsZero() {
-		c.t.Errorf("Touch of %s without expiry", key)
-	}
-	return c.Store.Touch(ctx, key, exp)
-}
-
-func (c *countingStore) Delete(ctx context.Context, key string) error {
-	c.dels.Add(1)
-	return c.Store.Delete(ctx, key)
-}
-
-func (c *countingStore) Renew(ctx context.Context, oldKey string, oldVersion uint64, newKey string, blob []byte, exp time.Time, userID string, deadline time.Time) error {
-	c.renews.Add(1)
-	if exp.IsZero() {
-		c.t.Errorf("Renew to %s without expiry", newKey)
-	}
-	return c.Store.Renew(ctx, oldKey, oldVersion, newKey, blob, exp, userID, deadline)
-}
-
-// logBuffer collects log records, for checks on security events.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
+func (c *countingStore) calls() int64 { return c.Calls() }
 
 type env struct {
 	t      *testing.T
 	m      *session.Manager
 	store  *countingStore
 	srv    *httptest.Server
-	logs   *logBuffer
-	srvLog *logBuffer
+	logs   *sessiontest.LogBuffer
+	srvLog *sessiontest.LogBuffer
 }
 
 // newEnv starts an HTTPS test server running the test app behind a manager
 // configured with opts (after the test defaults).
 func newEnv(t *testing.T, opts ...session.Option) *env {
 	t.Helper()
-	ev := &env{t: t, store: newCountingStore(t), logs: &logBuffer{}, srvLog: &logBuffer{}}
+	ev := &env{t: t, store: newCountingStore(t), logs: &sessiontest.LogBuffer{}, srvLog: &sessiontest.LogBuffer{}}
 	logger := slog.New(slog.NewTextHandler(ev.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	all := append([]session.Option{
 		session.WithSecret(testSecret),

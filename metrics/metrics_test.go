@@ -11,7 +11,6 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -26,6 +25,7 @@ import (
 	"github.com/sessionkit/session/backends"
 	"github.com/sessionkit/session/backends/memstore"
 	"github.com/sessionkit/session/degrade"
+	"github.com/sessionkit/session/internal/sessiontest"
 	"github.com/sessionkit/session/metrics"
 )
 
@@ -48,12 +48,7 @@ type faultStore struct {
 }
 
 func newFaultStore(t testing.TB) *faultStore {
-	ms, err := memstore.New(memstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ms.Close() })
-	return &faultStore{Store: ms}
+	return &faultStore{Store: sessiontest.NewMemstore(t)}
 }
 
 var errDown = backends.Unavailable(errors.New("fault: backend down"))
@@ -91,24 +86,6 @@ func (f *faultStore) Ping(ctx context.Context) error {
 	return f.Store.Ping(ctx)
 }
 
-// logBuffer is a concurrency-safe buffer for a slog handler.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 // testEnv is a manager with metrics behind an HTTPS test server that also
 // serves /metrics.
 type testEnv struct {
@@ -117,12 +94,12 @@ type testEnv struct {
 	store *faultStore
 	mgr   *session.Manager
 	srv   *httptest.Server
-	logs  *logBuffer
+	logs  *sessiontest.LogBuffer
 }
 
 func newTestEnv(t *testing.T) *testEnv {
 	t.Helper()
-	ev := &testEnv{t: t, reg: prometheus.NewRegistry(), store: newFaultStore(t), logs: &logBuffer{}}
+	ev := &testEnv{t: t, reg: prometheus.NewRegistry(), store: newFaultStore(t), logs: &sessiontest.LogBuffer{}}
 	mx, err := metrics.New(ev.reg, metrics.WithBackend("memory"))
 	if err != nil {
 		t.Fatal(err)
@@ -366,7 +343,7 @@ func TestFailoverMetricsHealthAndAudit(t *testing.T) {
 		t.Fatal(err)
 	}
 	primary := newFaultStore(t)
-	logs := &logBuffer{}
+	logs := &sessiontest.LogBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	fo, err := degrade.New(primary, degrade.WithObserver(mx), degrade.WithFailureThreshold(1),
 		degrade.WithProbeInterval(10*time.Millisecond), degrade.WithLogger(logger))

@@ -15,22 +15,24 @@ import (
 
 	"github.com/sessionkit/session"
 	sessionchi "github.com/sessionkit/session/adapters/chi"
+	"github.com/sessionkit/session/internal/adaptertest"
+	"github.com/sessionkit/session/internal/sessiontest"
 )
 
-var writeCases = map[string]writeCase{
-	"string":      {http.StatusOK, "body"},
-	"write":       {http.StatusOK, "body"},
-	"readfrom":    {http.StatusOK, "body"},
-	"flush-first": {http.StatusOK, "body"},
-	"stream":      {http.StatusOK, "chunk0;chunk1;chunk2;"},
-	"controller":  {http.StatusOK, "body"},
-	"status":      {http.StatusAccepted, ""},
-	"error":       {http.StatusForbidden, "Forbidden\n"},
-	"redirect":    {http.StatusSeeOther, ""},
-	"json":        {http.StatusCreated, "{\"how\":\"json\"}\n"},
-	"nothing":     {http.StatusOK, ""},
+var writeCases = map[string]adaptertest.WriteCase{
+	"string":      {Status: http.StatusOK, Body: "body"},
+	"write":       {Status: http.StatusOK, Body: "body"},
+	"readfrom":    {Status: http.StatusOK, Body: "body"},
+	"flush-first": {Status: http.StatusOK, Body: "body"},
+	"stream":      {Status: http.StatusOK, Body: "chunk0;chunk1;chunk2;"},
+	"controller":  {Status: http.StatusOK, Body: "body"},
+	"status":      {Status: http.StatusAccepted, Body: ""},
+	"error":       {Status: http.StatusForbidden, Body: "Forbidden\n"},
+	"redirect":    {Status: http.StatusSeeOther, Body: ""},
+	"json":        {Status: http.StatusCreated, Body: "{\"how\":\"json\"}\n"},
+	"nothing":     {Status: http.StatusOK, Body: ""},
 	// behind chi's middleware.Compress
-	"compressed": {http.StatusOK, strings.Repeat("compressible ", 20)},
+	"compressed": {Status: http.StatusOK, Body: strings.Repeat("compressible ", 20)},
 }
 
 func newRouter(t *testing.T, m *session.Manager) http.Handler {
@@ -182,8 +184,8 @@ func newRouter(t *testing.T, m *session.Manager) http.Handler {
 
 // The response really was compressed by chi's middleware, with the cookie.
 func TestCompressOutsideSessionMiddleware(t *testing.T) {
-	ev := newEnv(t, newMemstore(t))
-	e, _ := ev.browser()
+	ev := adaptertest.NewEnv(t, adapter, sessiontest.NewMemstore(t))
+	e, _ := ev.Browser()
 	r := e.GET("/write/compressed").WithHeader("Accept-Encoding", "gzip").Expect().Status(http.StatusOK)
 	r.Header("Content-Encoding").IsEqual("gzip")
 	r.Cookie("session").Value().NotEmpty()

@@ -14,24 +14,25 @@ import (
 
 	"github.com/sessionkit/session"
 	sessionecho "github.com/sessionkit/session/adapters/echo"
+	"github.com/sessionkit/session/internal/adaptertest"
 )
 
-var writeCases = map[string]writeCase{
-	"string":     {http.StatusOK, "body"},
-	"json":       {http.StatusCreated, "{\"how\":\"json\"}\n"},
-	"blob":       {http.StatusOK, "body"},
-	"html":       {http.StatusOK, "<b>body</b>"},
-	"nocontent":  {http.StatusNoContent, ""},
-	"status":     {http.StatusAccepted, ""},
-	"writer":     {http.StatusOK, "body"},
-	"stream":     {http.StatusOK, "chunk0;chunk1;chunk2;"},
-	"sse":        {http.StatusOK, "data: 0\n\ndata: 1\n\ndata: 2\n\n"},
-	"controller": {http.StatusOK, "body"},
-	"file":       {http.StatusOK, "file body"},
-	"redirect":   {http.StatusSeeOther, ""},
-	"error":      {http.StatusForbidden, "{\"message\":\"Forbidden\"}\n"},
-	"nethttp":    {http.StatusCreated, "body"},
-	"nothing":    {http.StatusOK, ""},
+var writeCases = map[string]adaptertest.WriteCase{
+	"string":     {Status: http.StatusOK, Body: "body"},
+	"json":       {Status: http.StatusCreated, Body: "{\"how\":\"json\"}\n"},
+	"blob":       {Status: http.StatusOK, Body: "body"},
+	"html":       {Status: http.StatusOK, Body: "<b>body</b>"},
+	"nocontent":  {Status: http.StatusNoContent, Body: ""},
+	"status":     {Status: http.StatusAccepted, Body: ""},
+	"writer":     {Status: http.StatusOK, Body: "body"},
+	"stream":     {Status: http.StatusOK, Body: "chunk0;chunk1;chunk2;"},
+	"sse":        {Status: http.StatusOK, Body: "data: 0\n\ndata: 1\n\ndata: 2\n\n"},
+	"controller": {Status: http.StatusOK, Body: "body"},
+	"file":       {Status: http.StatusOK, Body: "file body"},
+	"redirect":   {Status: http.StatusSeeOther, Body: ""},
+	"error":      {Status: http.StatusForbidden, Body: "{\"message\":\"Forbidden\"}\n"},
+	"nethttp":    {Status: http.StatusCreated, Body: "body"},
+	"nothing":    {Status: http.StatusOK, Body: ""},
 }
 
 func newRouter(t *testing.T, m *session.Manager) http.Handler {
@@ -192,7 +193,7 @@ func TestFromContextWithoutMiddleware(t *testing.T) {
 // the handler, records the status, and is c.Response() again for the
 // middleware before the session's once the chain returns.
 func TestResponseKeepsEchoBookkeeping(t *testing.T) {
-	m, err := session.New(session.WithSecret(testSecret))
+	m, err := session.New(session.WithSecret(adaptertest.Secret))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +234,7 @@ func TestResponseKeepsEchoBookkeeping(t *testing.T) {
 // response, so Echo records the status that was sent and does not answer a
 // second time for a handler that returned an error.
 func TestFailedSaveIsRecordedByEcho(t *testing.T) {
-	m, err := session.New(session.WithSecret(testSecret), session.WithStore(brokenStore{}))
+	m, err := session.New(session.WithSecret(adaptertest.Secret), session.WithStore(adaptertest.BrokenStore{}))
 	if err != nil {
 		t.Fatal(err)
 	}

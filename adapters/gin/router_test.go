@@ -16,6 +16,8 @@ import (
 
 	"github.com/sessionkit/session"
 	sessiongin "github.com/sessionkit/session/adapters/gin"
+	"github.com/sessionkit/session/internal/adaptertest"
+	"github.com/sessionkit/session/internal/sessiontest"
 )
 
 func TestMain(m *testing.M) {
@@ -23,26 +25,26 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-var writeCases = map[string]writeCase{
-	"string":          {http.StatusOK, "body"},
-	"json":            {http.StatusCreated, `{"how":"json"}`},
-	"data":            {http.StatusOK, "body"},
-	"writer":          {http.StatusOK, "body"},
-	"writestring":     {http.StatusOK, "body"},
-	"status":          {http.StatusAccepted, ""},
-	"status-now":      {http.StatusAccepted, ""},
-	"status-then-set": {http.StatusCreated, "body"},
-	"abort":           {http.StatusForbidden, ""},
-	"abort-json":      {http.StatusForbidden, `{"error":"forbidden"}`},
-	"abort-error":     {http.StatusInternalServerError, ""},
-	"stream":          {http.StatusOK, "chunk0;chunk1;chunk2;"},
-	"sse":             {http.StatusOK, "event:msg\ndata:hi\n\n"},
-	"flush":           {http.StatusOK, "body"},
-	"controller":      {http.StatusOK, "body"},
-	"file":            {http.StatusOK, "file body"},
-	"redirect":        {http.StatusSeeOther, "<a href=\"/cart\">See Other</a>.\n\n"},
-	"nethttp":         {http.StatusCreated, "body"},
-	"nothing":         {http.StatusOK, ""},
+var writeCases = map[string]adaptertest.WriteCase{
+	"string":          {Status: http.StatusOK, Body: "body"},
+	"json":            {Status: http.StatusCreated, Body: `{"how":"json"}`},
+	"data":            {Status: http.StatusOK, Body: "body"},
+	"writer":          {Status: http.StatusOK, Body: "body"},
+	"writestring":     {Status: http.StatusOK, Body: "body"},
+	"status":          {Status: http.StatusAccepted, Body: ""},
+	"status-now":      {Status: http.StatusAccepted, Body: ""},
+	"status-then-set": {Status: http.StatusCreated, Body: "body"},
+	"abort":           {Status: http.StatusForbidden, Body: ""},
+	"abort-json":      {Status: http.StatusForbidden, Body: `{"error":"forbidden"}`},
+	"abort-error":     {Status: http.StatusInternalServerError, Body: ""},
+	"stream":          {Status: http.StatusOK, Body: "chunk0;chunk1;chunk2;"},
+	"sse":             {Status: http.StatusOK, Body: "event:msg\ndata:hi\n\n"},
+	"flush":           {Status: http.StatusOK, Body: "body"},
+	"controller":      {Status: http.StatusOK, Body: "body"},
+	"file":            {Status: http.StatusOK, Body: "file body"},
+	"redirect":        {Status: http.StatusSeeOther, Body: "<a href=\"/cart\">See Other</a>.\n\n"},
+	"nethttp":         {Status: http.StatusCreated, Body: "body"},
+	"nothing":         {Status: http.StatusOK, Body: ""},
 }
 
 func newRouter(t *testing.T, m *session.Manager) http.Handler {
@@ -233,7 +235,7 @@ func TestFromContextWithoutMiddleware(t *testing.T) {
 // reports gin's status and size, and the original writer is back for the
 // handlers before it once the chain returns.
 func TestWriterKeepsGinBookkeeping(t *testing.T) {
-	m, err := session.New(session.WithSecret(testSecret))
+	m, err := session.New(session.WithSecret(adaptertest.Secret))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,7 +273,7 @@ func TestWriterKeepsGinBookkeeping(t *testing.T) {
 // A handler that takes over the connection (a WebSocket upgrade) commits
 // its session first; the middleware then leaves the connection alone.
 func TestHijackAfterCommit(t *testing.T) {
-	m, err := session.New(session.WithSecret(testSecret))
+	m, err := session.New(session.WithSecret(adaptertest.Secret))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,7 +298,7 @@ func TestHijackAfterCommit(t *testing.T) {
 		fmt.Fprintf(buf, "HTTP/1.1 200 OK\r\nSet-Cookie: %s\r\nContent-Length: 8\r\nConnection: close\r\n\r\nhijacked", cookie)
 		buf.Flush()
 	})
-	srvLog := &syncBuffer{}
+	srvLog := &sessiontest.LogBuffer{}
 	srv := httptest.NewUnstartedServer(r)
 	srv.Config.ErrorLog = log.New(srvLog, "", 0)
 	srv.Start()
