@@ -482,30 +482,10 @@ func testConcurrentCAS(t *testing.T, s backends.Store) {
 // testConcurrentCreate has many goroutines create the same key: exactly one
 // may win.
 func testConcurrentCreate(t *testing.T, s backends.Store) {
-	const workers = 16
-	var (
-		wg      sync.WaitGroup
-		mu      sync.Mutex
-		winners []int
-	)
-	start := make(chan struct{})
-	for w := range workers {
-		wg.Go(func() {
-			<-start
-			_, err := s.Save(t.Context(), "k", []byte(strconv.Itoa(w)), hour(), 0)
-			switch {
-			case err == nil:
-				mu.Lock()
-				winners = append(winners, w)
-				mu.Unlock()
-			case errors.Is(err, backends.ErrConflict):
-			default:
-				t.Errorf("worker %d: Save: %v", w, err)
-			}
-		})
-	}
-	close(start)
-	wg.Wait()
+	winners := race(t, 16, "Save", func(w int) error {
+		_, err := s.Save(t.Context(), "k", []byte(strconv.Itoa(w)), hour(), 0)
+		return err
+	})
 	if len(winners) != 1 {
 		t.Fatalf("%d creates of one key succeeded (%v), want exactly 1", len(winners), winners)
 	}
@@ -556,4 +536,33 @@ func testConcurrentDistinct(t *testing.T, s backends.Store) {
 		})
 	}
 	wg.Wait()
+}
+
+// race runs op for workers goroutines released at once and returns the
+// workers whose op succeeded. An error other than ErrConflict fails the
+// test.
+func race(t *testing.T, workers int, name string, op func(w int) error) []int {
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		winners []int
+	)
+	start := make(chan struct{})
+	for w := range workers {
+		wg.Go(func() {
+			<-start
+			switch err := op(w); {
+			case err == nil:
+				mu.Lock()
+				winners = append(winners, w)
+				mu.Unlock()
+			case errors.Is(err, backends.ErrConflict):
+			default:
+				t.Errorf("worker %d: %s: %v", w, name, err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	return winners
 }

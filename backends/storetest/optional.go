@@ -1,10 +1,8 @@
 package storetest
 
 import (
-	"errors"
 	"slices"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -278,29 +276,9 @@ func testRenewRace(t *testing.T, s backends.Store) {
 	for w := range workers {
 		save(t, s, "old-"+strconv.Itoa(w), []byte(strconv.Itoa(w)), hour(), 0)
 	}
-	var (
-		wg      sync.WaitGroup
-		mu      sync.Mutex
-		winners []int
-	)
-	start := make(chan struct{})
-	for w := range workers {
-		wg.Go(func() {
-			<-start
-			err := r.Renew(t.Context(), "old-"+strconv.Itoa(w), 1, "new", []byte(strconv.Itoa(w)), hour(), "", day())
-			switch {
-			case err == nil:
-				mu.Lock()
-				winners = append(winners, w)
-				mu.Unlock()
-			case errors.Is(err, backends.ErrConflict):
-			default:
-				t.Errorf("worker %d: Renew: %v", w, err)
-			}
-		})
-	}
-	close(start)
-	wg.Wait()
+	winners := race(t, workers, "Renew", func(w int) error {
+		return r.Renew(t.Context(), "old-"+strconv.Itoa(w), 1, "new", []byte(strconv.Itoa(w)), hour(), "", day())
+	})
 	if len(winners) != 1 {
 		t.Fatalf("%d renewals onto one key succeeded (%v), want exactly 1", len(winners), winners)
 	}
