@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sessionkit/session/backends"
+	"github.com/sessionkit/session/internal/changeset"
 )
 
 // token returns the signed session token the request carries, if any.
@@ -35,12 +36,12 @@ func (m *Manager) token(r *http.Request) string {
 func (m *Manager) load(s *Session) error {
 	now := m.now()
 	fresh := func() {
-		s.id, s.key, s.exists, s.version = "", "", false, 0
+		s.id, s.key, s.base, s.version = "", "", baseNone, 0
 		s.data.Created = now
 		s.data.Deadline = now.Add(m.lifetime)
 		s.data.IdleTimeout, s.data.Persistent, s.data.UserID = 0, false, ""
 		s.data.Values = nil
-		s.loadedUID = ""
+		s.loadedUID, s.loadedDeadline = "", time.Time{}
 	}
 	tok := m.token(s.r)
 	if tok == "" {
@@ -75,9 +76,9 @@ func (m *Manager) load(s *Session) error {
 		fresh()
 		if s.report.Degraded() {
 			// The primary store could not be asked: the record may well
-			// exist there. Keep the ID, so that changes made now are
-			// merged onto it when the primary is back.
-			s.id, s.key, s.keptID = id, key, true
+			// exist there. Its first write moves the session to a new
+			// ID, built on that record if it is alive (see commit).
+			s.id, s.key, s.base = id, key, baseUnknown
 		}
 		return nil
 	}
@@ -94,9 +95,9 @@ func (m *Manager) load(s *Session) error {
 		fresh()
 		return nil
 	}
-	s.id, s.key, s.exists, s.version, s.expiry = id, key, true, rec.Version, rec.Expiry
+	s.id, s.key, s.base, s.version, s.expiry = id, key, baseStored, rec.Version, rec.Expiry
 	s.data = *data
-	s.loadedUID = data.UserID
+	s.loadedUID, s.loadedDeadline = data.UserID, data.Deadline
 	return nil
 }
 
@@ -118,9 +119,15 @@ func (m *Manager) loadRecord(ctx context.Context, key string) (backends.Record, 
 	return rec, found, wrapStore("load", err)
 }
 
-func (m *Manager) save(ctx context.Context, key string, blob []byte, exp time.Time, expected uint64) (uint64, error) {
+func (m *Manager) save(ctx context.Context, key string, blob []byte, exp time.Time, expected uint64, w changeset.Write) (uint64, error) {
 	start := time.Now()
-	v, err := m.store.Save(ctx, key, blob, exp, expected)
+	var v uint64
+	var err error
+	if j, ok := m.store.(changeset.Journaled); ok {
+		v, err = j.SaveChanges(ctx, key, blob, exp, expected, w)
+	} else {
+		v, err = m.store.Save(ctx, key, blob, exp, expected)
+	}
 	m.observer.StoreOp("save", err, time.Since(start))
 	return v, wrapStore("save", err)
 }
@@ -132,39 +139,29 @@ func (m *Manager) touch(ctx context.Context, key string, exp time.Time) error {
 	return wrapStore("touch", err)
 }
 
-func (m *Manager) delete(ctx context.Context, key string) error {
+// delete deletes key; until is when the record would be dead anyway.
+func (m *Manager) delete(ctx context.Context, key string, until time.Time) error {
 	start := time.Now()
-	err := m.store.Delete(ctx, key)
+	var err error
+	if j, ok := m.store.(changeset.Journaled); ok {
+		err = j.DeleteUntil(ctx, key, until)
+	} else {
+		err = m.store.Delete(ctx, key)
+	}
 	m.observer.StoreOp("delete", err, time.Since(start))
 	return wrapStore("delete", err)
 }
 
-// renew replaces the record at oldKey (at version oldVersion) by one at
-// newKey: with the store's Renew, or, for a store without one, by checking
-// the old version, saving the new record and deleting the old one (the user
-// index is then updated by the caller).
-func (m *Manager) renew(ctx context.Context, oldKey string, oldVersion uint64, newKey string, blob []byte, exp time.Time, userID string, deadline time.Time) error {
+// renew replaces the record at oldKey (at version oldVersion, 0: none) by
+// one at newKey, moving the user index entry (see backends.Renewer).
+func (m *Manager) renew(ctx context.Context, oldKey string, oldVersion uint64, newKey string, blob []byte, exp time.Time, userID string, deadline time.Time, w changeset.Write) error {
 	start := time.Now()
 	var err error
-	if rn, ok := m.store.(backends.Renewer); ok {
-		err = rn.Renew(ctx, oldKey, oldVersion, newKey, blob, exp, userID, deadline)
+	if j, ok := m.store.(changeset.Journaled); ok {
+		err = j.RenewChanges(ctx, oldKey, oldVersion, newKey, blob, exp, userID, deadline, w)
 	} else {
-		err = renewStepwise(ctx, m.store, oldKey, oldVersion, newKey, blob, exp)
+		err = changeset.Renew(ctx, m.store, oldKey, oldVersion, newKey, blob, exp, userID, deadline)
 	}
 	m.observer.StoreOp("renew", err, time.Since(start))
 	return wrapStore("renew", err)
-}
-
-func renewStepwise(ctx context.Context, st backends.Store, oldKey string, oldVersion uint64, newKey string, blob []byte, exp time.Time) error {
-	rec, found, err := st.Load(ctx, oldKey)
-	if err != nil {
-		return err
-	}
-	if rec.Version != oldVersion || (!found && oldVersion != 0) {
-		return backends.ErrConflict
-	}
-	if _, err := st.Save(ctx, newKey, blob, exp, 0); err != nil {
-		return err
-	}
-	return st.Delete(ctx, oldKey)
 }

@@ -73,6 +73,7 @@ type config struct {
 	keyring    *codec.Keyring
 	codecOpts  []codec.Option
 	storeSet   bool
+	touchSet   bool
 
 	failoverPrimary backends.Store
 	failoverOpts    []degrade.Option
@@ -243,12 +244,20 @@ func WithLifetime(d time.Duration) Option {
 // that is read but not changed is extended in the store (default 1 minute).
 // Each extension is a small store write; a shorter interval means a more
 // precise idle timeout at the cost of more writes.
+//
+// The interval must be shorter than the idle timeout, or an active user
+// would be logged out after the idle timeout: New refuses an interval that
+// is not. Whatever the setting, a session is extended at the latest when
+// half of its idle timeout is left, so the default interval is shortened
+// automatically for short idle timeouts (including those set per session
+// with SetLifetime).
 func WithTouchInterval(d time.Duration) Option {
 	return func(c *config) error {
 		if d < 0 {
 			return fmt.Errorf("WithTouchInterval: negative duration %v", d)
 		}
 		c.touchInterval = d
+		c.touchSet = true
 		return nil
 	}
 }
@@ -408,6 +417,9 @@ func (m *Manager) pingAtStart() error {
 func (c *config) finish() error {
 	if c.idle > c.lifetime {
 		return fmt.Errorf("idle timeout %v is longer than the lifetime %v", c.idle, c.lifetime)
+	}
+	if c.touchSet && c.touchInterval >= c.idle {
+		return fmt.Errorf("touch interval %v is not shorter than the idle timeout %v: an active session would end after the idle timeout", c.touchInterval, c.idle)
 	}
 	c.cookie = c.cookie.WithDefaults()
 	if err := c.cookie.Validate(); err != nil {

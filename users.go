@@ -108,7 +108,7 @@ func (m *Manager) RevokeUser(ctx context.Context, userID string, except ...strin
 }
 
 func (m *Manager) revoke(ctx context.Context, ui backends.UserIndex, userID, key string) error {
-	if err := m.delete(ctx, key); err != nil {
+	if err := m.delete(ctx, key, m.now().Add(MaxSessionLifetime)); err != nil {
 		return err
 	}
 	if err := ui.RemoveUserKey(ctx, userID, key); err != nil {

@@ -208,25 +208,3 @@ func MarkDegraded(ctx context.Context) {
 // Degraded reports whether any operation recorded in r was served by a
 // fallback store.
 func (r *Report) Degraded() bool { return r != nil && r.degraded.Load() }
-
-// ReplayFunc re-applies the changes that one request made to a session onto
-// the current state of that session's record in store (compare-and-set,
-// retrying on conflict). The manager attaches one to the context of every
-// Save and Renew; a fail-over store keeps the ReplayFuncs of the writes its
-// fallback took during an outage and calls them against the primary when it
-// recovers, so that outage writes are merged onto the primary's data rather
-// than written over it.
-type ReplayFunc func(ctx context.Context, store Store) error
-
-type replayKey struct{}
-
-// WithReplay returns a context that carries fn.
-func WithReplay(ctx context.Context, fn ReplayFunc) context.Context {
-	return context.WithValue(ctx, replayKey{}, fn)
-}
-
-// ReplayFromContext returns the ReplayFunc carried by ctx, or nil.
-func ReplayFromContext(ctx context.Context) ReplayFunc {
-	fn, _ := ctx.Value(replayKey{}).(ReplayFunc)
-	return fn
-}

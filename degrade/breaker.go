@@ -158,7 +158,7 @@ func (s *Store) recover() bool {
 	for _, e := range s.snapshot() {
 		e.mu.Lock()
 		var err error
-		if !e.dead && e.hasTombstones() {
+		if !e.dead && (e.tomb || e.hasUserRemovals()) {
 			err = s.applyTombstones(ctx, e)
 			if err == nil && e.empty() {
 				s.remove(e)

@@ -28,9 +28,12 @@ const (
 	// DefaultReplayRate is how many sessions per second the background
 	// replay writes back to the primary after an outage.
 	DefaultReplayRate = 200
-	// DefaultJournalLimit is how many change sets (one per saved request)
-	// the journal holds at most.
+	// DefaultJournalLimit is how many entries the journal holds at most:
+	// sessions with writes pending replay, keys renewed away and
+	// tombstones, each counted once.
 	DefaultJournalLimit = 100_000
+	// DefaultJournalBytes is how many bytes the journal holds at most.
+	DefaultJournalBytes = 64 << 20
 )
 
 // FallbackVersion is set in the Version of every record the fallback
@@ -100,9 +103,8 @@ type Observer interface {
 	// the primary for a reason other than an outage (for example, the
 	// primary's record cannot be decoded) and was given up.
 	ReplayFailed(err error)
-	// JournalFull reports a change set that was not journaled because the
-	// journal held its limit: it is served by the fallback but will not be
-	// replayed.
+	// JournalFull reports a write that was refused because the journal
+	// held one of its bounds (see ErrJournalFull).
 	JournalFull()
 }
 
@@ -134,6 +136,7 @@ type config struct {
 	probeInterval time.Duration
 	replayRate    int
 	journalLimit  int
+	journalBytes  int64
 	observer      Observer
 	logger        *slog.Logger
 }
@@ -213,20 +216,35 @@ func WithReplayRate(n int) Option {
 	}
 }
 
-// WithJournalLimit sets how many change sets (one per request that saved a
-// session during the outage) the journal keeps at most (default 100,000).
-// A change set beyond the limit is still saved to the fallback, but it is
-// not replayed: after recovery the session is what the primary holds plus
-// the change sets that were journaled. Deletions, renewals (with the
-// change set of the renewed session) and user index removals are always
-// journaled, beyond the limit too: dropping them would undo a logout or
-// lose a login. n must be at least 1.
+// WithJournalLimit sets how many entries the journal keeps at most
+// (default 100,000): one per session with writes pending replay (its change
+// sets are compacted into one), per key renewed away and per deletion
+// (tombstone). While the journal holds its limit, writes that the fallback
+// would serve and that need a new entry are refused with ErrJournalFull
+// (nothing is written; the request gets the error), rather than served and
+// lost at recovery; writes to sessions already journaled go on within the
+// byte bound. n must be at least 1.
 func WithJournalLimit(n int) Option {
 	return func(c *config) error {
 		if n < 1 {
 			return fmt.Errorf("WithJournalLimit: %d is less than 1", n)
 		}
 		c.journalLimit = n
+		return nil
+	}
+}
+
+// WithJournalBytes sets how many bytes the journal keeps at most (default
+// 64 MiB), counting change sets, renewals, tombstones and user index
+// changes alike. A write that would take the journal beyond it is refused
+// with ErrJournalFull, as for WithJournalLimit. Tombstones whose records
+// would be dead anyway are dropped first. n must be at least 4 KiB.
+func WithJournalBytes(n int64) Option {
+	return func(c *config) error {
+		if n < 4<<10 {
+			return fmt.Errorf("WithJournalBytes: %d is less than 4096", n)
+		}
+		c.journalBytes = n
 		return nil
 	}
 }
@@ -277,9 +295,10 @@ type Store struct {
 
 	mu         sync.Mutex
 	journal    map[string]*entry
-	moved      map[string]string // key renewed away during the outage -> the entry that holds its move
-	queue      list.List         // of *entry, in the order their keys were first journaled
-	changeSets int               // journaled change sets, bounded by cfg.journalLimit
+	moved      map[string]*lineage // key renewed away during the outage -> its session
+	queue      list.List           // of *entry, in the order their keys were first journaled
+	bytes      int64               // bytes held by the journal, bounded by cfg.journalBytes
+	refused    uint64              // writes refused because the journal was full
 	dropped    uint64
 	fullLogged bool
 	probe      probeResult
@@ -324,6 +343,7 @@ func New(primary backends.Store, opts ...Option) (*Store, error) {
 		probeInterval: DefaultProbeInterval,
 		replayRate:    DefaultReplayRate,
 		journalLimit:  DefaultJournalLimit,
+		journalBytes:  DefaultJournalBytes,
 	}
 	for _, o := range opts {
 		if o == nil {
@@ -342,7 +362,7 @@ func New(primary backends.Store, opts ...Option) (*Store, error) {
 	if cfg.fallback == primary {
 		return nil, errors.New("degrade: the fallback is the primary store")
 	}
-	s := &Store{primary: primary, cfg: cfg, journal: make(map[string]*entry), moved: make(map[string]string), wake: make(chan struct{}, 1)}
+	s := &Store{primary: primary, cfg: cfg, journal: make(map[string]*entry), moved: make(map[string]*lineage), wake: make(chan struct{}, 1)}
 	if cfg.fallback != nil {
 		if _, ok := primary.(backends.UserIndex); ok {
 			if _, ok := cfg.fallback.(backends.UserIndex); !ok {
@@ -396,11 +416,18 @@ type Status struct {
 	// Pending is the number of sessions with journaled writes that have
 	// not been replayed onto the primary yet.
 	Pending int
-	// ChangeSets is the number of journaled change sets, at most the
-	// journal limit.
+	// Entries is the number of journal entries (sessions pending replay,
+	// keys renewed away and tombstones), at most the journal limit, and
+	// Bytes the bytes they hold, at most the byte bound.
+	Entries int
+	Bytes   int64
+	// ChangeSets is the number of sessions whose journaled changes are
+	// still to be merged onto the primary.
 	ChangeSets int
-	// Dropped counts change sets that will not reach the primary: not
-	// journaled because the journal was full, or given up during replay.
+	// Refused counts writes refused because the journal was full.
+	Refused uint64
+	// Dropped counts journaled writes given up during replay (the
+	// primary's record could not be merged with, for example).
 	Dropped uint64
 	// LastProbe is when the primary was last probed (zero before the first
 	// probe), ProbeLatency how long the probe took and ProbeErr its error
@@ -419,7 +446,10 @@ func (s *Store) Status() Status {
 		Since:        s.since,
 		Failures:     int(s.failures.Load()),
 		Pending:      len(s.journal),
-		ChangeSets:   s.changeSets,
+		Entries:      len(s.journal) + len(s.moved),
+		Bytes:        s.bytes,
+		ChangeSets:   s.changeSetsLocked(),
+		Refused:      s.refused,
 		Dropped:      s.dropped,
 		LastProbe:    s.probe.at,
 		ProbeLatency: s.probe.latency,

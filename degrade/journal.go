@@ -3,17 +3,26 @@ package degrade
 import (
 	"container/list"
 	"context"
+	"errors"
 	"sync"
 	"time"
 
 	"github.com/sessionkit/session/backends"
+	"github.com/sessionkit/session/internal/changeset"
 )
 
-// entry is the journal of one store key: what was written to the fallback
-// under it while the primary could not be asked, in the order the primary
-// must see it. Writers hold mu while they write the fallback and journal
-// the write, and replay holds it while it applies the entry, so a key is
-// never written to the fallback in the middle of its replay.
+// ErrJournalFull is returned, by writes the fallback would serve, while the
+// journal holds its limit (WithJournalLimit, WithJournalBytes): the write
+// is refused rather than served and then lost at recovery. Nothing was
+// written. It does not match backends.ErrUnavailable.
+var ErrJournalFull = errors.New("degrade: fail-over journal full")
+
+// entry is the journal of one store key: what the primary must be told
+// about the key after the outage, compacted so that it never holds more
+// than one session's worth of changes. Writers hold mu while they write
+// the fallback and journal the write, and replay holds it while it applies
+// the entry, so a key is never written to the fallback in the middle of its
+// replay.
 type entry struct {
 	key string
 
@@ -22,46 +31,43 @@ type entry struct {
 	// a writer that locked a dead entry takes a fresh one.
 	dead bool
 	// tomb: the key was deleted (logout, revocation); the primary's record
-	// is deleted before anything else of the entry is applied.
-	tomb bool
+	// is deleted before anything else of the entry is applied. until is
+	// when the record it shadows would be dead anyway.
+	tomb  bool
+	until time.Time
 	// gone: deleted or renewed away during the outage and not written
 	// since, so a Load is answered "not found" with authority.
 	gone bool
-	// moves are the keys this key's session was renewed from during the
-	// outage, oldest first (a move per renewal: see replay). The first
-	// change set of each later key, and of this key, is built on the
-	// record of the key before it.
-	moves []move
-	// changes are the change sets of the saves, oldest first.
-	changes []change
+	// cs is the compacted change set of the saves, applied by rp.
+	cs *changeset.Set
+	rp changeset.Replayer
+	// blob is the latest save made without a change set, written only if
+	// the primary has no record.
+	blob    []byte
+	blobExp time.Time
+	// bases are the keys this key's session was renewed from during the
+	// outage, oldest first: the session is built on the newest of them
+	// that is alive on the primary when the key has no record there.
+	bases []string
+	// olds are those keys with the user whose index holds them: deleted on
+	// the primary once the session stands under key.
+	olds []oldKey
 	// touch is the latest expiry a Touch asked for.
 	touch time.Time
 	// users holds the last user index change of this key, per user ID.
 	users map[string]userChange
+	// lin is the lineage whose newest key this entry's key is.
+	lin *lineage
 
+	size int           // bytes accounted in Store.bytes
 	elem *list.Element // position in Store.queue; under Store.mu
 }
 
-// change is one journaled save: the request's ReplayFunc, or, when the
-// caller gave none, the blob, written only if the primary has no record.
-type change struct {
-	fn     backends.ReplayFunc
-	blob   []byte
-	expiry time.Time
-}
+type oldKey struct{ key, user string }
 
-// move is a key renewed away during the outage. Its own journaled writes
-// are replayed onto it, the session that replaced it is built on its
-// record, and only then is it deleted on the primary (and removed from
-// user's index). A deletion of the key that replaced it makes the move
-// dead: the key is then only deleted, as a tombstone.
-type move struct {
-	key     string
-	user    string
-	tomb    bool // deleted during the outage before it was renewed
-	dead    bool
-	changes []change
-}
+// lineage is a session renewed during the outage: every key it was renewed
+// from maps to it (Store.moved), and key is its newest key.
+type lineage struct{ key string }
 
 type userChange struct {
 	add      bool
@@ -69,27 +75,88 @@ type userChange struct {
 }
 
 func (e *entry) empty() bool {
-	return !e.tomb && len(e.changes) == 0 && len(e.moves) == 0 && e.touch.IsZero() && len(e.users) == 0
+	return !e.tomb && e.cs == nil && e.blob == nil && len(e.olds) == 0 && e.touch.IsZero() && len(e.users) == 0
 }
 
-// changeSets counts the change sets journaled in e, its moves' included.
-func (e *entry) changeSets() int {
-	n := len(e.changes)
-	for _, m := range e.moves {
-		n += len(m.changes)
+// measure returns the bytes e holds.
+func (e *entry) measure() int {
+	n := 160 + len(e.key) + len(e.blob)
+	if e.cs != nil {
+		n += e.cs.Size()
+	}
+	for _, b := range e.bases {
+		n += 16 + len(b)
+	}
+	for _, o := range e.olds {
+		n += 32 + len(o.key) + len(o.user)
+	}
+	for u := range e.users {
+		n += 48 + len(u)
 	}
 	return n
 }
 
-func (e *entry) hasTombstones() bool {
-	if e.tomb {
-		return true
+// account brings Store.bytes up to date with e's size. Callers hold e.mu.
+func (s *Store) account(e *entry) {
+	n := e.measure()
+	s.mu.Lock()
+	if !e.dead {
+		s.bytes += int64(n - e.size)
+		e.size = n
 	}
-	for _, m := range e.moves {
-		if m.tomb || m.dead {
-			return true
+	s.mu.Unlock()
+}
+
+// reserve checks that growing the journal by grow bytes, and by one entry
+// if newEntry, keeps it within its bounds, and refuses the write (logged
+// once per outage, counted) otherwise.
+func (s *Store) reserve(ctx context.Context, op string, grow int, newEntry bool) error {
+	s.mu.Lock()
+	entries := len(s.journal) + len(s.moved)
+	full := (grow > 0 && s.bytes+int64(grow) > s.cfg.journalBytes) || (newEntry && entries >= s.cfg.journalLimit)
+	if full && s.pruneLocked(time.Now()) > 0 {
+		entries = len(s.journal) + len(s.moved)
+		full = (grow > 0 && s.bytes+int64(grow) > s.cfg.journalBytes) || (newEntry && entries >= s.cfg.journalLimit)
+	}
+	var first bool
+	if full {
+		s.refused++
+		first = !s.fullLogged
+		s.fullLogged = true
+	}
+	bytes := s.bytes
+	s.mu.Unlock()
+	if !full {
+		return nil
+	}
+	if first {
+		s.cfg.logger.WarnContext(ctx, "session store: fail-over journal full; writes are refused until the primary is back",
+			"bytes", bytes, "limit_bytes", s.cfg.journalBytes, "entries", entries, "limit_entries", s.cfg.journalLimit)
+	}
+	s.cfg.observer.JournalFull()
+	return opError(op, ErrJournalFull)
+}
+
+// pruneLocked drops tombstones whose records are dead anyway and returns
+// how many. Callers hold s.mu; entries that are locked are skipped.
+func (s *Store) pruneLocked(now time.Time) int {
+	n := 0
+	for el := s.queue.Front(); el != nil; {
+		next := el.Next()
+		e := el.Value.(*entry)
+		if e.tomb && !e.until.IsZero() && now.After(e.until) && e.mu.TryLock() {
+			if !e.dead && e.tomb && e.cs == nil && e.blob == nil && len(e.olds) == 0 && len(e.users) == 0 {
+				s.removeLocked(e)
+				n++
+			}
+			e.mu.Unlock()
 		}
+		el = next
 	}
+	return n
+}
+
+func (e *entry) hasUserRemovals() bool {
 	for _, c := range e.users {
 		if !c.add {
 			return true
@@ -98,11 +165,16 @@ func (e *entry) hasTombstones() bool {
 	return false
 }
 
-func (e *entry) setUser(userID string, c userChange) {
-	if e.users == nil {
-		e.users = make(map[string]userChange)
+// changeSetsLocked counts the entries with changes to merge. Callers hold
+// s.mu; the count is a snapshot.
+func (s *Store) changeSetsLocked() int {
+	n := 0
+	for el := s.queue.Front(); el != nil; el = el.Next() {
+		if e := el.Value.(*entry); e.size > 0 && !e.dead {
+			n++
+		}
 	}
-	e.users[userID] = c
+	return n
 }
 
 // lockEntry returns the journal entry of key, created if needed, locked.
@@ -127,6 +199,13 @@ func (s *Store) lockEntry(key string) *entry {
 	}
 }
 
+// hasEntry reports whether key has a journal entry.
+func (s *Store) hasEntry(key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.journal[key] != nil
+}
+
 // release unlocks e, dropping it when nothing was journaled, and makes sure
 // a non-empty journal gets replayed while the primary serves.
 func (s *Store) release(e *entry) {
@@ -135,6 +214,7 @@ func (s *Store) release(e *entry) {
 		e.mu.Unlock()
 		return
 	}
+	s.account(e)
 	e.mu.Unlock()
 	s.mu.Lock()
 	from := s.State()
@@ -151,72 +231,58 @@ func (s *Store) release(e *entry) {
 // remove takes e out of the journal. Callers hold e.mu.
 func (s *Store) remove(e *entry) {
 	s.mu.Lock()
-	if e.dead {
-		s.mu.Unlock()
-		return
-	}
-	e.dead = true
-	delete(s.journal, e.key)
-	s.queue.Remove(e.elem)
-	s.pending.Store(int64(len(s.journal)))
-	s.changeSets -= e.changeSets()
-	for _, m := range e.moves {
-		s.forget(m.key, e.key)
-	}
-	done := len(s.journal) == 0 && s.State() == StateRecovering
-	if done {
-		s.setState(StateClosed)
-	}
+	done := s.removeLocked(e)
 	s.mu.Unlock()
-	e.changes, e.moves = nil, nil
 	if done {
 		s.notify(StateRecovering, StateClosed)
 	}
 }
 
-// forget drops the pending move of key into newKey. Callers hold s.mu.
-func (s *Store) forget(key, newKey string) {
-	if s.moved[key] == newKey {
-		delete(s.moved, key)
+// removeLocked takes e out of the journal and reports whether that closed
+// the circuit. Callers hold e.mu and s.mu.
+func (s *Store) removeLocked(e *entry) bool {
+	if e.dead {
+		return false
 	}
+	e.dead = true
+	delete(s.journal, e.key)
+	s.queue.Remove(e.elem)
+	s.pending.Store(int64(len(s.journal)))
+	s.bytes -= int64(e.size)
+	e.size = 0
+	for _, o := range e.olds {
+		if l := s.moved[o.key]; l != nil && l == e.lin {
+			delete(s.moved, o.key)
+		}
+	}
+	e.cs, e.olds, e.bases, e.blob = nil, nil, nil, nil
+	if len(s.journal) == 0 && s.State() == StateRecovering {
+		s.setState(StateClosed)
+		return true
+	}
+	return false
 }
 
-// addChange journals a save; force journals it beyond the limit. Callers
-// hold e.mu.
-func (s *Store) addChange(ctx context.Context, e *entry, c change, force bool) {
-	s.mu.Lock()
-	if s.changeSets >= s.cfg.journalLimit && !force {
-		s.dropped++
-		first := !s.fullLogged
-		s.fullLogged = true
-		s.mu.Unlock()
-		if first {
-			s.cfg.logger.WarnContext(ctx, "session store: fail-over journal full; further changes are served but will not be replayed", "limit", s.cfg.journalLimit)
-		}
-		s.cfg.observer.JournalFull()
+// addChanges journals a save. Callers hold e.mu.
+func (e *entry) addChanges(w *changeset.Write, blob []byte, expiry time.Time) {
+	e.gone = false
+	if w == nil || w.Set == nil {
+		e.blob, e.blobExp = append([]byte(nil), blob...), expiry
 		return
 	}
-	s.changeSets++
-	s.mu.Unlock()
-	e.changes = append(e.changes, c)
-	e.gone = false
+	if e.cs == nil {
+		e.cs = w.Set.Clone()
+	} else {
+		e.cs.Merge(w.Set)
+	}
+	e.rp = w.Replayer
 }
 
 // addTombstone journals a deletion of e's key: it supersedes the changes,
-// the touch and the user index additions journaled before, and the moves
-// into the key: the keys it was renewed from are then only deleted.
-// Callers hold e.mu.
-func (s *Store) addTombstone(e *entry) {
-	if n := e.changeSets(); n > 0 {
-		s.mu.Lock()
-		s.changeSets -= n
-		s.mu.Unlock()
-		clear(e.changes)
-		e.changes = e.changes[:0]
-	}
-	for i := range e.moves {
-		e.moves[i].dead, e.moves[i].changes = true, nil
-	}
+// the touch and the user index additions journaled before. The keys the
+// session was renewed from stay to be deleted. Callers hold e.mu.
+func (e *entry) addTombstone(until time.Time) {
+	e.cs, e.blob, e.bases = nil, nil, nil
 	e.touch = time.Time{}
 	for u, c := range e.users {
 		if c.add {
@@ -224,22 +290,53 @@ func (s *Store) addTombstone(e *entry) {
 		}
 	}
 	e.tomb, e.gone = true, true
+	if until.IsZero() {
+		until = time.Now().Add(maxSessionLifetime)
+	}
+	if until.After(e.until) {
+		e.until = until
+	}
 }
 
+// maxSessionLifetime is the longest a session can live (the session
+// package's MaxSessionLifetime): a tombstone of unknown deadline is kept
+// that long at most.
+const maxSessionLifetime = 400 * 24 * time.Hour
+
 // addMove journals the renewal of oldE's key into newE's key: oldE's
-// journaled writes go to newE, as a move, and oldE is left gone. Callers
-// hold oldE.mu and newE.mu.
-func (s *Store) addMove(oldE, newE *entry, userID string) {
-	m := move{key: oldE.key, user: userID, tomb: oldE.tomb, changes: oldE.changes}
-	newE.moves = append(append(newE.moves, oldE.moves...), m)
-	s.mu.Lock()
-	for _, m := range newE.moves {
-		s.moved[m.key] = newE.key
+// journaled changes go to newE, the old key becomes a base and a key to
+// delete, and oldE leaves the journal, its key gone. O(1) amortized: the
+// slices of oldE are handed over, not copied. Callers hold oldE.mu and
+// newE.mu.
+func (s *Store) addMove(oldE, newE *entry, userID string, w *changeset.Write) {
+	if oldE.cs != nil {
+		merged := oldE.cs
+		if w != nil && w.Set != nil {
+			merged.Merge(w.Set)
+			newE.rp = w.Replayer
+		}
+		newE.cs = merged
+		if newE.rp == nil {
+			newE.rp = oldE.rp
+		}
+	} else if w != nil && w.Set != nil {
+		newE.cs = w.Set.Clone()
+		newE.rp = w.Replayer
 	}
+	newE.bases = append(oldE.bases, oldE.key)
+	newE.olds = append(oldE.olds, oldKey{key: oldE.key, user: userID})
+	newE.gone = false
+	s.mu.Lock()
+	l := oldE.lin
+	if l == nil {
+		l = &lineage{}
+	}
+	l.key = newE.key
+	newE.lin = l
+	s.moved[oldE.key] = l
+	oldE.cs, oldE.blob, oldE.bases, oldE.olds, oldE.users, oldE.touch = nil, nil, nil, nil, nil, time.Time{}
+	oldE.lin = nil
 	s.mu.Unlock()
-	// What else oldE held (touches, user index changes) concerns a key
-	// that the move deletes.
-	oldE.tomb, oldE.changes, oldE.moves, oldE.touch, oldE.users = false, nil, nil, time.Time{}, nil
 	oldE.gone = true
 }
 
@@ -288,28 +385,26 @@ func (s *Store) snapshot() []*entry {
 // on the primary touches the key: a session is never served from, or
 // written to, the primary while writes made to it during the outage are
 // pending. For a key renewed away during the outage, the entry of the key
-// that replaced it is replayed too, which deletes the key: its old ID
-// never reaches its record of before the renewal.
+// that replaced it is replayed, which deletes the key: its old ID never
+// reaches its record of before the renewal.
 func (s *Store) settle(ctx context.Context, key string) error {
 	if s.pending.Load() == 0 {
 		return nil
 	}
 	s.mu.Lock()
 	e := s.journal[key]
-	to, moved := s.moved[key]
+	var to *entry
+	if l := s.moved[key]; l != nil {
+		to = s.journal[l.key]
+	}
 	s.mu.Unlock()
 	if e != nil {
 		if err := s.replayEntry(ctx, e); err != nil {
 			return err
 		}
 	}
-	if moved {
-		s.mu.Lock()
-		e = s.journal[to]
-		s.mu.Unlock()
-		if e != nil {
-			return s.replayEntry(ctx, e)
-		}
+	if to != nil {
+		return s.replayEntry(ctx, to)
 	}
 	return nil
 }
@@ -323,28 +418,23 @@ func (s *Store) replayEntry(ctx context.Context, e *entry) error {
 	return s.replay(ctx, e)
 }
 
-// applyTombstones deletes e's key on the primary and removes the user
-// index entries, if the journal says so, and deletes the keys of dead
-// moves and of moves deleted before their renewal. Callers hold e.mu.
+// failed reports whether err, from a call to the primary during replay,
+// must stop the replay (an outage, or the caller's context ended).
+func failed(ctx context.Context, err error) bool {
+	return err != nil && (outage(ctx, err) || ctx.Err() != nil)
+}
+
+// applyTombstones deletes e's key on the primary and removes its user index
+// entries, if the journal says so, and, for a deleted key, the keys it was
+// renewed from. Callers hold e.mu.
 func (s *Store) applyTombstones(ctx context.Context, e *entry) error {
 	if e.tomb {
 		if err := s.delete(ctx, e.key); err != nil {
 			return err
 		}
 		e.tomb = false
-	}
-	// Dead moves come first: a deletion kills every move journaled before.
-	for len(e.moves) > 0 && e.moves[0].dead {
-		if err := s.finishMove(ctx, e); err != nil {
+		if err := s.deleteOlds(ctx, e); err != nil {
 			return err
-		}
-	}
-	for i := range e.moves {
-		if m := &e.moves[i]; m.tomb {
-			if err := s.delete(ctx, m.key); err != nil {
-				return err
-			}
-			m.tomb = false
 		}
 	}
 	ui, hasIndex := s.primary.(backends.UserIndex)
@@ -362,103 +452,87 @@ func (s *Store) applyTombstones(ctx context.Context, e *entry) error {
 	return nil
 }
 
+// deleteOlds deletes on the primary the keys e's session was renewed from,
+// and removes them from their user's index. Callers hold e.mu.
+func (s *Store) deleteOlds(ctx context.Context, e *entry) error {
+	ui, hasIndex := s.primary.(backends.UserIndex)
+	for len(e.olds) > 0 {
+		o := e.olds[0]
+		if err := s.delete(ctx, o.key); err != nil {
+			return err
+		}
+		if hasIndex && o.user != "" {
+			if err := s.do(ctx, func(c context.Context) error { return ui.RemoveUserKey(c, o.user, o.key) }); err != nil {
+				return err
+			}
+		}
+		s.mu.Lock()
+		if l := s.moved[o.key]; l != nil && l == e.lin {
+			delete(s.moved, o.key)
+		}
+		s.mu.Unlock()
+		e.olds[0] = oldKey{}
+		e.olds = e.olds[1:]
+	}
+	e.bases = nil
+	return nil
+}
+
 // delete deletes key on the primary.
 func (s *Store) delete(ctx context.Context, key string) error {
 	return s.do(ctx, func(c context.Context) error { return s.primary.Delete(c, key) })
 }
 
-// finishMove deletes the key of e's first move on the primary, removes it
-// from its user's index and takes the move out of e.
-func (s *Store) finishMove(ctx context.Context, e *entry) error {
-	m := &e.moves[0]
-	if err := s.delete(ctx, m.key); err != nil {
-		return err
-	}
-	if ui, ok := s.primary.(backends.UserIndex); ok && m.user != "" {
-		if err := s.do(ctx, func(c context.Context) error { return ui.RemoveUserKey(c, m.user, m.key) }); err != nil {
-			return err
-		}
-	}
-	s.mu.Lock()
-	s.forget(m.key, e.key)
-	s.changeSets -= len(m.changes)
-	s.mu.Unlock()
-	e.moves[0] = move{}
-	e.moves = e.moves[1:]
-	return nil
-}
-
-// applyChanges applies the change sets cs to key on the primary, each
-// merged onto the primary's record by its ReplayFunc, removing them from
-// cs as it goes. A change set that fails for another reason than an
-// outage is given up (logged and reported). It returns how many it took.
-func (s *Store) applyChanges(ctx context.Context, key string, cs *[]change) (int, error) {
-	p := primaryView{s}
-	n := 0
-	for len(*cs) > 0 {
-		err := (*cs)[0].apply(ctx, p, key)
-		if err != nil && (outage(ctx, err) || ctx.Err() != nil) {
-			return n, err
-		}
-		if err != nil {
-			s.giveUp(ctx, err)
-		}
-		(*cs)[0] = change{}
-		*cs = (*cs)[1:]
-		s.mu.Lock()
-		s.changeSets--
-		s.mu.Unlock()
-		n++
-	}
-	return n, nil
-}
-
-// replay applies e to the primary, in order: the deletions and user index
-// removals; the moves, oldest first; the change sets (each merged onto the
-// primary's record by its ReplayFunc); the user index additions and the
-// touch. Then it deletes the fallback's copy and takes e out of the
-// journal. What was applied is removed from e as it goes, so a replay cut
-// short by an outage resumes where it stopped. Callers hold e.mu.
-//
-// A move is a renewal made during the outage: the old key's own change
-// sets are applied to it, then the change sets of the key that replaced it
-// (the first of which builds the new record on the old one: see
-// backends.ReplayFunc), and only then is the old key deleted on the
-// primary and removed from the user's index. Until then a request for the
-// old key replays e first (settle).
+// replay applies e to the primary, in order: the deletion and user index
+// removals; the change set, merged onto the primary's record (or, for a
+// key without one, onto the newest live key the session was renewed from);
+// the deletion of those keys; the user index additions and the touch. Then
+// it deletes the fallback's copy and takes e out of the journal. What was
+// applied is removed from e as it goes, so a replay cut short by an outage
+// resumes where it stopped, and applying a part twice is harmless. Callers
+// hold e.mu.
 func (s *Store) replay(ctx context.Context, e *entry) error {
 	if err := s.applyTombstones(ctx, e); err != nil {
 		return err
 	}
+	p := primaryView{s}
 	n := 0
-	for len(e.moves) > 0 {
-		k, err := s.applyChanges(ctx, e.moves[0].key, &e.moves[0].changes)
-		n += k
+	switch {
+	case e.cs != nil:
+		bases := make([]string, len(e.bases))
+		for i, b := range e.bases {
+			bases[len(bases)-1-i] = b
+		}
+		err := e.rp.Replay(ctx, p, e.key, bases, e.cs)
+		if failed(ctx, err) {
+			return err
+		}
 		if err != nil {
+			s.giveUp(ctx, err)
+		}
+		e.cs, n = nil, 1
+	case e.blob != nil:
+		// Without a change set the write cannot be merged: the blob is
+		// written only if the primary has no record, which then wins.
+		_, err := p.Save(ctx, e.key, e.blob, e.blobExp, 0)
+		if backends.IsConflict(err) {
+			err = nil
+		}
+		if failed(ctx, err) {
 			return err
 		}
-		next, cs := e.key, &e.changes
-		if len(e.moves) > 1 {
-			next, cs = e.moves[1].key, &e.moves[1].changes
-		}
-		k, err = s.applyChanges(ctx, next, cs)
-		n += k
 		if err != nil {
-			return err
+			s.giveUp(ctx, err)
 		}
-		if err := s.finishMove(ctx, e); err != nil {
-			return err
-		}
+		e.blob, n = nil, 1
 	}
-	k, err := s.applyChanges(ctx, e.key, &e.changes)
-	n += k
-	if err != nil {
+	if err := s.deleteOlds(ctx, e); err != nil {
 		return err
 	}
 	if ui, ok := s.primary.(backends.UserIndex); ok {
 		for u, c := range e.users {
 			err := s.do(ctx, func(ctx context.Context) error { return ui.AddUserKey(ctx, u, e.key, c.deadline) })
-			if err != nil && (outage(ctx, err) || ctx.Err() != nil) {
+			if failed(ctx, err) {
 				return err
 			}
 			if err != nil {
@@ -469,8 +543,7 @@ func (s *Store) replay(ctx context.Context, e *entry) error {
 	}
 	clear(e.users)
 	if !e.touch.IsZero() {
-		err := s.extend(ctx, e.key, e.touch)
-		if err != nil && (outage(ctx, err) || ctx.Err() != nil) {
+		if err := s.extend(ctx, e.key, e.touch); failed(ctx, err) {
 			return err
 		}
 		e.touch = time.Time{}
@@ -505,19 +578,6 @@ func (s *Store) giveUp(ctx context.Context, err error) {
 	s.cfg.observer.ReplayFailed(err)
 }
 
-func (c change) apply(ctx context.Context, p backends.Store, key string) error {
-	if c.fn != nil {
-		return c.fn(ctx, p)
-	}
-	// Without a ReplayFunc the change cannot be merged: the blob is written
-	// only where the primary has no record, which then wins.
-	_, err := p.Save(ctx, key, c.blob, c.expiry, 0)
-	if backends.IsConflict(err) {
-		return nil
-	}
-	return err
-}
-
 // drain replays the journal, oldest entry first, until it is empty, the
 // circuit opens, an outage stops it or ctx ends. With limit it replays at
 // most cfg.replayRate entries a second.
@@ -545,8 +605,6 @@ func (s *Store) drain(ctx context.Context, limit bool) error {
 			case <-tick:
 			}
 			if s.State() == StateOpen {
-				// The circuit opened while waiting: the primary is not
-				// asked while it is open.
 				return opError("replay", backends.Unavailable(ErrOpen))
 			}
 		}
@@ -559,9 +617,6 @@ func (s *Store) drain(ctx context.Context, limit bool) error {
 				// Not an outage, and not going to get better: give the
 				// entry up rather than block the journal behind it.
 				s.giveUp(ctx, err)
-				s.mu.Lock()
-				s.dropped += uint64(e.changeSets())
-				s.mu.Unlock()
 				s.remove(e)
 				err = nil
 			}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sessionkit/session/backends"
+	"github.com/sessionkit/session/internal/changeset"
 )
 
 func opError(op string, err error) error {
@@ -112,17 +113,20 @@ func (s *Store) Load(ctx context.Context, key string) (backends.Record, bool, er
 
 // Save stores blob under key with compare-and-set on the version (see
 // backends.Store). While the primary is down it is saved to the fallback
-// and its change set journaled for replay: the ReplayFunc carried by ctx
-// (backends.ReplayFromContext), or, without one, the blob itself, which
-// replay then writes only if the primary has no record of the key.
+// and journaled: replay writes the blob to the primary only if the primary
+// has no record of key. The session manager saves with SaveChanges, whose
+// change sets are merged onto the primary's record instead.
 //
 // Versions of the two stores never mix: an expected version of the other
-// store than the one serving conflicts, so the manager reloads and merges.
-// One exception keeps a session under the ID it had: a save that expects
-// no record (expected 0) but finds one, while ctx carries a ReplayFunc, is
-// the first save of a session whose load was served by the fallback; its
-// change set is then merged onto the record found.
+// store than the one serving conflicts, so the caller reloads and merges.
 func (s *Store) Save(ctx context.Context, key string, blob []byte, expiry time.Time, expected uint64) (uint64, error) {
+	return s.SaveChanges(ctx, key, blob, expiry, expected, changeset.Write{})
+}
+
+// SaveChanges is Save with the change set that the write applies, which
+// the journal keeps, compacted per key, to merge onto the primary's record
+// after an outage. It is used by the session manager.
+func (s *Store) SaveChanges(ctx context.Context, key string, blob []byte, expiry time.Time, expected uint64, w changeset.Write) (uint64, error) {
 	if err := s.begin(ctx, "save"); err != nil {
 		return 0, err
 	}
@@ -137,51 +141,32 @@ func (s *Store) Save(ctx context.Context, key string, blob []byte, expiry time.T
 			return e
 		}, key)
 		if !fo {
-			if expected == 0 && backends.IsConflict(err) {
-				if fn := backends.ReplayFromContext(ctx); fn != nil {
-					v, err = merge(ctx, primaryView{s}, key, fn)
-					fo = s.result(ctx, err)
-				}
-			}
-			if !fo {
-				return v, err
-			}
+			return v, err
 		}
+		// The primary failed: the save may still reach it later (a
+		// command that timed out on the client may run on the server).
+		// The journaled change set merges onto whatever it holds then.
 	}
-	return s.saveFallback(ctx, key, blob, expiry, expected)
+	return s.saveFallback(ctx, key, blob, expiry, expected, w)
 }
 
-// merge applies fn to key's record in st and returns the record's version.
-func merge(ctx context.Context, st backends.Store, key string, fn backends.ReplayFunc) (uint64, error) {
-	if err := fn(ctx, st); err != nil {
-		return 0, err
-	}
-	rec, found, err := st.Load(ctx, key)
-	if err != nil {
-		return 0, err
-	}
-	if !found {
-		return 0, opError("save", backends.ErrConflict)
-	}
-	return rec.Version, nil
-}
-
-func (s *Store) saveFallback(ctx context.Context, key string, blob []byte, expiry time.Time, expected uint64) (uint64, error) {
+func (s *Store) saveFallback(ctx context.Context, key string, blob []byte, expiry time.Time, expected uint64, w changeset.Write) (uint64, error) {
 	s.cfg.observer.FailedOver("save")
+	newEntry := !s.hasEntry(key)
 	e := s.lockEntry(key)
 	defer s.release(e)
-	if s.isMoved(key) {
-		// Renewed away during the outage: the old ID is never written
-		// again, whatever the caller expects.
+	if s.isMoved(key) || (e.gone && expected != 0) {
+		// Renewed away or deleted during the outage: the key is never
+		// written again, whatever the caller expects.
 		return 0, opError("save", backends.ErrConflict)
 	}
 	var want uint64
 	if expected != 0 {
 		// A version of the fallback's copy is compared with it. A version
-		// of the primary's record conflicts with the fallback's own copy
-		// or with a deletion during the outage (the manager reloads and
-		// merges); where the fallback has nothing, the session is created
-		// there and its change set later merged onto the primary's record.
+		// of the primary's record conflicts with a copy of the fallback
+		// (the caller reloads and merges); where the fallback has none,
+		// the session is created there and its change set later merged
+		// onto the primary's record.
 		_, found, err := s.fallback.Load(ctx, key)
 		if err != nil {
 			return 0, err
@@ -189,35 +174,36 @@ func (s *Store) saveFallback(ctx context.Context, key string, blob []byte, expir
 		switch {
 		case found && expected&FallbackVersion != 0:
 			want = expected &^ FallbackVersion
-		case found || e.gone:
+		case found || expected&FallbackVersion != 0:
 			return 0, opError("save", backends.ErrConflict)
 		}
 	}
-	fn := backends.ReplayFromContext(ctx)
-	v, err := s.fallback.Save(ctx, key, blob, expiry, want)
-	if err != nil && want == 0 && fn != nil && backends.IsConflict(err) {
-		v, err = merge(ctx, s.fallback, key, fn)
+	grow := len(blob) + 64
+	if w.Set != nil {
+		grow = w.Set.Size()
 	}
+	if err := s.reserve(ctx, "save", grow, newEntry); err != nil {
+		return 0, err
+	}
+	v, err := s.fallback.Save(ctx, key, blob, expiry, want)
 	if err != nil {
 		return 0, err
 	}
 	backends.MarkDegraded(ctx)
 	if v == 0 {
 		// An expiry in the past deleted the record.
-		s.addTombstone(e)
+		e.addTombstone(time.Time{})
 		return 0, nil
 	}
-	c := change{fn: fn, expiry: expiry}
-	if fn == nil {
-		c.blob = append([]byte(nil), blob...)
-	}
-	s.addChange(ctx, e, c, false)
+	e.addChanges(&w, blob, expiry)
 	return v | FallbackVersion, nil
 }
 
 // Touch extends the expiry of an existing record. While the primary is down
 // the fallback's record is extended and the latest expiry journaled; replay
-// extends the primary's record to it (never shortening it).
+// extends the primary's record to it (never shortening it). Beyond the
+// journal's bounds a touch is served but not journaled: it only costs the
+// session some idle time.
 func (s *Store) Touch(ctx context.Context, key string, expiry time.Time) error {
 	if err := s.begin(ctx, "touch"); err != nil {
 		return err
@@ -232,13 +218,7 @@ func (s *Store) Touch(ctx context.Context, key string, expiry time.Time) error {
 	if expiry.IsZero() {
 		return opError("touch", backends.ErrNoExpiry)
 	}
-	s.mu.Lock()
-	_, journaled := s.journal[key]
-	full := !journaled && len(s.journal) >= s.cfg.journalLimit
-	s.mu.Unlock()
-	if full {
-		// A touch only extends the idle deadline: beyond the limit it is
-		// served but not journaled.
+	if !s.hasEntry(key) && s.reserve(ctx, "touch", 200, true) != nil {
 		err := s.fallback.Touch(ctx, key, expiry)
 		if err == nil {
 			backends.MarkDegraded(ctx)
@@ -259,8 +239,17 @@ func (s *Store) Touch(ctx context.Context, key string, expiry time.Time) error {
 
 // Delete removes the record. While the primary is down it is removed from
 // the fallback and a tombstone journaled: recovery deletes the primary's
-// record before the circuit closes.
+// record before the circuit closes. The tombstone is kept until the
+// longest session it could shadow would have ended (see DeleteUntil).
 func (s *Store) Delete(ctx context.Context, key string) error {
+	return s.DeleteUntil(ctx, key, time.Time{})
+}
+
+// DeleteUntil is Delete for a record known to be dead after until (its
+// absolute deadline): a tombstone journaled for it is forgotten after
+// until. A zero until means the longest lifetime a session can have. It is
+// used by the session manager.
+func (s *Store) DeleteUntil(ctx context.Context, key string, until time.Time) error {
 	if err := s.begin(ctx, "delete"); err != nil {
 		return err
 	}
@@ -271,58 +260,79 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 		}
 	}
 	s.cfg.observer.FailedOver("delete")
+	if s.isMoved(key) {
+		// Renewed away during the outage: its move deletes it.
+		backends.MarkDegraded(ctx)
+		return nil
+	}
+	newEntry := !s.hasEntry(key)
 	e := s.lockEntry(key)
 	defer s.release(e)
+	if newEntry {
+		if err := s.reserve(ctx, "delete", 200, true); err != nil {
+			return err
+		}
+	}
 	if err := s.fallback.Delete(ctx, key); err != nil {
 		return err
 	}
 	backends.MarkDegraded(ctx)
-	s.addTombstone(e)
+	e.addTombstone(until)
 	return nil
 }
 
 // Renew replaces oldKey by newKey (see backends.Renewer), with the
-// primary's Renew, or Save, Delete and the user index in sequence for a
-// primary without one. While the primary is down it is renewed in the
-// fallback, and the journal gets a move: on recovery, oldKey's own
-// journaled writes are replayed onto it, newKey's change sets are replayed
-// (the ReplayFunc carried by ctx builds the new record on oldKey's record
-// in the primary), and only then are oldKey deleted on the primary and its
-// entry in userID's index removed. Until the move is replayed, oldKey is
-// reported absent (during the outage) or replays the move first (after
-// it), so the old ID never reaches the data again. A deletion of newKey
-// during the outage supersedes the move: oldKey is then only deleted,
-// before the circuit closes.
+// primary's Renew, or step by step for a primary without one. While the
+// primary is down it is renewed in the fallback and journaled as a move:
+// on recovery the session is built under newKey on the primary's record of
+// newKey if there is one (the renewal timed out on the client but ran on
+// the server), else on the newest live record of the keys it was renewed
+// from, else from the outage's changes alone; only then are the old keys
+// deleted on the primary and removed from userID's index. Until then
+// oldKey is reported absent (during the outage) or replays the move first
+// (after it), so the old ID never reaches the data again. A deletion of
+// newKey during the outage supersedes the move: the old keys are then only
+// deleted.
 //
-// oldVersion is compared with the version of the store that serves: a
-// version of the fallback's copy (FallbackVersion set) conflicts with the
-// primary, and a version of the primary's record conflicts with the
-// fallback, so the manager reloads and merges. A session the fallback
-// never held is renewed there with oldVersion 0 (the manager passes 0 for a
-// session whose load the primary could not answer). Every doubt is a
-// conflict: a renewal must never bring back a record a logout deleted.
+// oldVersion is compared with the version of the store that serves. The
+// fallback accepts a version of the primary's record (or 0, for a session
+// whose load the primary could not answer) when it holds no copy of
+// oldKey, and conflicts when oldKey was deleted or renewed away during the
+// outage: a renewal must never bring back a record a logout deleted.
 func (s *Store) Renew(ctx context.Context, oldKey string, oldVersion uint64, newKey string, blob []byte, expiry time.Time, userID string, deadline time.Time) error {
+	return s.RenewChanges(ctx, oldKey, oldVersion, newKey, blob, expiry, userID, deadline, changeset.Write{})
+}
+
+// RenewChanges is Renew with the change set that the renewal applies, as
+// SaveChanges. It is used by the session manager.
+func (s *Store) RenewChanges(ctx context.Context, oldKey string, oldVersion uint64, newKey string, blob []byte, expiry time.Time, userID string, deadline time.Time, w changeset.Write) error {
 	if err := s.begin(ctx, "renew"); err != nil {
 		return err
+	}
+	if oldKey == newKey {
+		return opError("renew", fmt.Errorf("%w: old and new key are the same", backends.ErrConflict))
 	}
 	if s.usePrimary() {
 		fo, err := s.onPrimary(ctx, func(c context.Context) error {
 			if oldVersion&FallbackVersion != 0 {
 				return opError("renew", backends.ErrConflict)
 			}
-			return renew(c, s.primary, oldKey, oldVersion, newKey, blob, expiry, userID, deadline)
+			return changeset.Renew(c, s.primary, oldKey, oldVersion, newKey, blob, expiry, userID, deadline)
 		}, oldKey, newKey)
 		if !fo {
 			return err
 		}
 	}
 	s.cfg.observer.FailedOver("renew")
-	if oldKey == newKey {
-		return opError("renew", fmt.Errorf("%w: old and new key are the same", backends.ErrConflict))
-	}
 	first, second := oldKey, newKey
 	if second < first {
 		first, second = second, first
+	}
+	newEntries := 0
+	for _, k := range []string{first, second} {
+		if !s.hasEntry(k) {
+			newEntries++
+		}
 	}
 	e1 := s.lockEntry(first)
 	defer s.release(e1)
@@ -332,57 +342,58 @@ func (s *Store) Renew(ctx context.Context, oldKey string, oldVersion uint64, new
 	if oldE.key != oldKey {
 		oldE, newE = e2, e1
 	}
-	if oldE.gone || (oldVersion != 0 && oldVersion&FallbackVersion == 0) {
-		// Deleted during the outage, or a record of the primary's that
-		// the fallback cannot vouch for.
+	if oldE.gone || s.isMoved(oldKey) || newE.gone || !newE.empty() {
 		return opError("renew", backends.ErrConflict)
 	}
-	if err := renew(ctx, s.fallback, oldKey, oldVersion&^FallbackVersion, newKey, blob, expiry, userID, deadline); err != nil {
+	rec, found, err := s.fallback.Load(ctx, oldKey)
+	if err != nil {
+		return err
+	}
+	switch {
+	case found && oldVersion != rec.Version|FallbackVersion:
+		return opError("renew", backends.ErrConflict)
+	case !found && oldVersion&FallbackVersion != 0:
+		return opError("renew", backends.ErrConflict)
+	}
+	grow := len(oldKey) + 64
+	if w.Set != nil {
+		grow += w.Set.Size()
+	} else {
+		grow += len(blob)
+	}
+	if err := s.reserve(ctx, "renew", grow, newEntries > 0); err != nil {
+		return err
+	}
+	if found {
+		err = changeset.Renew(ctx, s.fallback, oldKey, rec.Version, newKey, blob, expiry, userID, deadline)
+	} else {
+		err = changeset.Renew(ctx, s.fallback, oldKey, 0, newKey, blob, expiry, userID, deadline)
+	}
+	if err != nil {
 		return err
 	}
 	backends.MarkDegraded(ctx)
-	s.addMove(oldE, newE, userID)
-	fn := backends.ReplayFromContext(ctx)
-	c := change{fn: fn, expiry: expiry}
-	if fn == nil {
-		c.blob = append([]byte(nil), blob...)
+	if w.Set == nil {
+		// Without a change set the new record is written as it is.
+		newE.blob, newE.blobExp = append([]byte(nil), blob...), expiry
 	}
-	// Beyond the journal limit too: the move deletes the old key, and
-	// the session must then be rebuilt under the new one.
-	s.addChange(ctx, newE, c, true)
+	s.addMove(oldE, newE, userID, &w)
 	if userID != "" {
 		newE.setUser(userID, userChange{add: true, deadline: deadline})
 	}
 	return nil
 }
 
-// renew renews in st: with its Renew, or step by step.
-func renew(ctx context.Context, st backends.Store, oldKey string, oldVersion uint64, newKey string, blob []byte, expiry time.Time, userID string, deadline time.Time) error {
-	if rn, ok := st.(backends.Renewer); ok {
-		return rn.Renew(ctx, oldKey, oldVersion, newKey, blob, expiry, userID, deadline)
+func (e *entry) setUser(userID string, c userChange) {
+	if e.users == nil {
+		e.users = make(map[string]userChange)
 	}
-	rec, found, err := st.Load(ctx, oldKey)
-	if err != nil {
-		return err
-	}
-	if (found && rec.Version != oldVersion) || (!found && oldVersion != 0) {
-		return opError("renew", backends.ErrConflict)
-	}
-	if _, err := st.Save(ctx, newKey, blob, expiry, 0); err != nil {
-		return err
-	}
-	if err := st.Delete(ctx, oldKey); err != nil {
-		return err
-	}
-	ui, ok := st.(backends.UserIndex)
-	if !ok || userID == "" {
-		return nil
-	}
-	if err := ui.RemoveUserKey(ctx, userID, oldKey); err != nil {
-		return err
-	}
-	return ui.AddUserKey(ctx, userID, newKey, deadline)
+	e.users[userID] = c
 }
+
+// FailingOver reports whether operations go to the fallback without asking
+// the primary right now (the circuit is open).
+func (s *Store) FailingOver() bool { return s.State() == StateOpen }
 
 // AddUserKey records that key belongs to userID (see backends.UserIndex).
 // While the primary is down the fallback's index gets the entry and the
@@ -516,16 +527,16 @@ func (s *Store) Keys(ctx context.Context, fn func(key string) bool) error {
 	live, gone := map[string]bool{}, map[string]bool{}
 	for _, e := range s.snapshot() {
 		e.mu.Lock()
-		for _, m := range e.moves {
+		for _, o := range e.olds {
 			if !e.dead {
-				gone[m.key] = true
+				gone[o.key] = true
 			}
 		}
 		switch {
 		case e.dead:
 		case e.gone:
 			gone[e.key] = true
-		case len(e.changes) > 0:
+		case e.cs != nil || e.blob != nil:
 			live[e.key] = true
 		}
 		e.mu.Unlock()

@@ -1,0 +1,104 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/sessionkit/session/backends"
+	"github.com/sessionkit/session/codec"
+	"github.com/sessionkit/session/internal/changeset"
+)
+
+// replayer applies change sets journaled by a fail-over store to its
+// primary after an outage (see changeset.Replayer). It is the commit
+// engine's rebase, run by the store: the change set is applied to what the
+// primary holds, by compare-and-set.
+type replayer struct{ m *Manager }
+
+func (r replayer) Replay(ctx context.Context, st backends.Store, key string, bases []string, cs *changeset.Set) error {
+	m := r.m
+	for attempt := 0; attempt <= maxCommitAttempts; attempt++ {
+		now := m.now()
+		rec, found, err := st.Load(ctx, key)
+		if err != nil && !errors.Is(err, backends.ErrInvalidRecord) {
+			return err
+		}
+		var d *codec.Data
+		var expected uint64
+		if found {
+			expected = rec.Version
+			if d, err = m.codec.Decode(rec.Blob, []byte(key)); err != nil {
+				return fmt.Errorf("session: replay onto the stored record: %w", err)
+			}
+			if !now.Before(rec.Expiry) || !now.Before(d.Deadline) {
+				return nil // ended meanwhile: its changes end with it
+			}
+		} else {
+			if d, err = m.replayBase(ctx, st, bases); err != nil {
+				return err
+			}
+			if d == nil {
+				created := cs.Created
+				if created.IsZero() {
+					created = now
+				}
+				d = &codec.Data{Created: created, Deadline: created.Add(m.lifetime)}
+			}
+		}
+		cs.Apply(d)
+		idle := m.idle
+		if d.IdleTimeout > 0 {
+			idle = d.IdleTimeout
+		}
+		exp := now.Add(idle)
+		if exp.After(d.Deadline) {
+			exp = d.Deadline
+		}
+		if found && rec.Expiry.After(exp) {
+			exp = rec.Expiry
+		}
+		if !exp.After(now) {
+			return nil
+		}
+		blob, err := m.codec.Encode(d, []byte(key))
+		if err != nil {
+			return fmt.Errorf("session: replay: %w", err)
+		}
+		_, err = st.Save(ctx, key, blob, exp, expected)
+		if !backends.IsConflict(err) {
+			return err
+		}
+		if err := conflictBackoff(ctx, attempt); err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("session: replay gave up after %d conflicting writers: %w", maxCommitAttempts, backends.ErrConflict)
+}
+
+// replayBase returns the session held by the first of keys with a live,
+// readable record in st, or nil.
+func (m *Manager) replayBase(ctx context.Context, st backends.Store, keys []string) (*codec.Data, error) {
+	now := m.now()
+	for _, k := range keys {
+		rec, found, err := st.Load(ctx, k)
+		if errors.Is(err, backends.ErrInvalidRecord) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if !found || !now.Before(rec.Expiry) {
+			continue
+		}
+		d, err := m.codec.Decode(rec.Blob, []byte(k))
+		if err != nil {
+			m.logger.WarnContext(ctx, "session: replay: a record the session was renewed from cannot be decoded; skipped", "error", err)
+			continue
+		}
+		if now.Before(d.Deadline) {
+			return d, nil
+		}
+	}
+	return nil, nil
+}
