@@ -16,27 +16,27 @@ import (
 // primary holds, by compare-and-set.
 type replayer struct{ m *Manager }
 
-func (r replayer) Replay(ctx context.Context, st backends.Store, key string, bases []string, cs *changeset.Set) error {
+func (r replayer) Replay(ctx context.Context, st backends.Store, key string, bases []string, cs *changeset.Set) (changeset.Result, error) {
 	m := r.m
 	for attempt := 0; attempt <= maxCommitAttempts; attempt++ {
 		now := m.now()
 		rec, found, err := st.Load(ctx, key)
 		if err != nil && !errors.Is(err, backends.ErrInvalidRecord) {
-			return err
+			return changeset.Result{}, err
 		}
 		var d *codec.Data
 		var expected uint64
 		if found {
 			expected = rec.Version
 			if d, err = m.codec.Decode(rec.Blob, []byte(key)); err != nil {
-				return fmt.Errorf("session: replay onto the stored record: %w", err)
+				return changeset.Result{}, fmt.Errorf("session: replay onto the stored record: %w", err)
 			}
 			if !now.Before(rec.Expiry) || !now.Before(d.Deadline) {
-				return nil // ended meanwhile: its changes end with it
+				return changeset.Result{}, nil // ended meanwhile: its changes end with it
 			}
 		} else {
 			if d, err = m.replayBase(ctx, st, bases); err != nil {
-				return err
+				return changeset.Result{}, err
 			}
 			if d == nil {
 				created := cs.Created
@@ -46,7 +46,9 @@ func (r replayer) Replay(ctx context.Context, st backends.Store, key string, bas
 				d = &codec.Data{Created: created, Deadline: created.Add(m.lifetime)}
 			}
 		}
+		res := changeset.Result{BaseUser: d.UserID}
 		cs.Apply(d)
+		res.User, res.Deadline = d.UserID, d.Deadline
 		idle := m.idle
 		if d.IdleTimeout > 0 {
 			idle = d.IdleTimeout
@@ -59,21 +61,24 @@ func (r replayer) Replay(ctx context.Context, st backends.Store, key string, bas
 			exp = rec.Expiry
 		}
 		if !exp.After(now) {
-			return nil
+			return changeset.Result{BaseUser: res.BaseUser}, nil
 		}
 		blob, err := m.codec.Encode(d, []byte(key))
 		if err != nil {
-			return fmt.Errorf("session: replay: %w", err)
+			return changeset.Result{}, fmt.Errorf("session: replay: %w", err)
 		}
 		_, err = st.Save(ctx, key, blob, exp, expected)
+		if err == nil {
+			return res, nil
+		}
 		if !backends.IsConflict(err) {
-			return err
+			return changeset.Result{}, err
 		}
 		if err := conflictBackoff(ctx, attempt); err != nil {
-			return err
+			return changeset.Result{}, err
 		}
 	}
-	return fmt.Errorf("session: replay gave up after %d conflicting writers: %w", maxCommitAttempts, backends.ErrConflict)
+	return changeset.Result{}, fmt.Errorf("session: replay gave up after %d conflicting writers: %w", maxCommitAttempts, backends.ErrConflict)
 }
 
 // replayBase returns the session held by the first of keys with a live,

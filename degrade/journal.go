@@ -503,12 +503,26 @@ func (s *Store) replay(ctx context.Context, e *entry) error {
 		for i, b := range e.bases {
 			bases[len(bases)-1-i] = b
 		}
-		err := e.rp.Replay(ctx, p, e.key, bases, e.cs)
+		res, err := e.rp.Replay(ctx, p, e.key, bases, e.cs)
 		if failed(ctx, err) {
 			return err
 		}
 		if err != nil {
 			s.giveUp(ctx, err)
+		}
+		// The user index follows the record as built: its user gets the
+		// key, and the keys it was renewed from leave the base's user.
+		if res.User != "" {
+			if _, ok := e.users[res.User]; !ok {
+				e.setUser(res.User, userChange{add: true, deadline: res.Deadline})
+			}
+		}
+		if res.BaseUser != "" {
+			for i := range e.olds {
+				if e.olds[i].user == "" {
+					e.olds[i].user = res.BaseUser
+				}
+			}
 		}
 		e.cs, n = nil, 1
 	case e.blob != nil:

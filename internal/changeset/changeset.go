@@ -154,7 +154,16 @@ type Data = codec.Data
 // Replay must be idempotent: applying the same change set twice gives the
 // same record as once.
 type Replayer interface {
-	Replay(ctx context.Context, st backends.Store, key string, bases []string, cs *Set) error
+	Replay(ctx context.Context, st backends.Store, key string, bases []string, cs *Set) (Result, error)
+}
+
+// Result is what a replay wrote, for the user index: the user the record
+// is bound to and its deadline (User is "" when the record is unbound or
+// was not written), and the user the base record was bound to.
+type Result struct {
+	User     string
+	Deadline time.Time
+	BaseUser string
 }
 
 // Write is what a journaling store needs to replay a write later: the
