@@ -13,7 +13,10 @@ import (
 // replayer applies change sets journaled by a fail-over store to its
 // primary after an outage (see changeset.Replayer). It is the commit
 // engine's rebase, run by the store: the change set is applied to what the
-// primary holds, by compare-and-set.
+// primary holds, by compare-and-set. A key without a record is built on
+// the newest live key it was renewed from, or from the change set alone
+// when it is a fresh ID (a session created or renewed during the outage);
+// a key that existed before and is gone is left gone.
 type replayer struct{ m *Manager }
 
 func (r replayer) Replay(ctx context.Context, st backends.Store, key string, bases []string, cs *changeset.Set) (changeset.Result, error) {
@@ -37,6 +40,12 @@ func (r replayer) Replay(ctx context.Context, st backends.Store, key string, bas
 		} else {
 			if d, err = m.replayBase(ctx, st, bases); err != nil {
 				return changeset.Result{}, err
+			}
+			if d == nil && cs.Created.IsZero() && len(bases) == 0 {
+				// The session existed before the change set and its record
+				// is gone (logged out, revoked or expired on the primary):
+				// its ID is never written again.
+				return changeset.Result{}, nil
 			}
 			if d == nil {
 				created := cs.Created

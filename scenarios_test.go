@@ -609,3 +609,37 @@ func TestJournalIsBoundedInBytes(t *testing.T) {
 		t.Fatal("no renewal was refused at the bound")
 	}
 }
+
+// Scenario 10, other instance: a session saved to the fallback during an
+// outage, and logged out on the primary by another instance meanwhile,
+// is not recreated by recovery.
+func TestRecoveryDoesNotReviveARecordDeletedElsewhere(t *testing.T) {
+	r := newRig(t, 1)
+	c := r.must(nil, login("alice"))
+	c = r.must(c, set("cart"))
+	resp, c2 := r.call(c, func(s *session.Session, _ http.ResponseWriter) error {
+		if _, err := s.Keys(); err != nil {
+			return err
+		}
+		r.p.setDown(true)
+		return s.Set("late", true)
+	})
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	// Another instance logs the session out on the primary.
+	h, err := session.New(session.WithSecret(testSecret), session.WithStore(r.p.Store), session.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := h.RevokeUser(t.Context(), "alice"); err != nil || n != 1 {
+		t.Fatalf("RevokeUser on the primary: %d, %v", n, err)
+	}
+	r.p.setDown(false)
+	r.recovered()
+	wantState(t, r, c2, "")
+	wantState(t, r, c, "")
+	if infos, _ := r.m.UserSessions(t.Context(), "alice"); len(infos) != 0 {
+		t.Fatalf("alice has %d sessions after recovery", len(infos))
+	}
+}

@@ -119,10 +119,20 @@ func (m *Manager) revoke(ctx context.Context, ui backends.UserIndex, userID, key
 
 // enforceUserLimit revokes the oldest sessions of userID beyond the
 // configured maximum, never the session keep.
+//
+// During an outage of the store (its user index cannot be read: a
+// fail-over store serves from its fallback) the limit is not enforced: the
+// login goes on, and the limit is applied at the user's next login after
+// the outage. A failure never costs the login its session or its cookie:
+// the caller logs it.
 func (m *Manager) enforceUserLimit(ctx context.Context, userID, keep string) error {
 	infos, err := m.UserSessions(ctx, userID)
+	if backends.IsUnavailable(err) {
+		m.logger.DebugContext(ctx, "session: per-user session limit not enforced during a store outage", "error", err)
+		return nil
+	}
 	if err != nil {
-		return err
+		return fmt.Errorf("session: enforce per-user limit: %w", err)
 	}
 	excess := len(infos) - m.maxPerUser
 	if excess <= 0 {

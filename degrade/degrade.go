@@ -299,6 +299,7 @@ type Store struct {
 	queue      list.List           // of *entry, in the order their keys were first journaled
 	bytes      int64               // bytes held by the journal, bounded by cfg.journalBytes
 	refused    uint64              // writes refused because the journal was full
+	changeSets int                 // entries with changes to merge
 	dropped    uint64
 	fullLogged bool
 	probe      probeResult
@@ -448,7 +449,7 @@ func (s *Store) Status() Status {
 		Pending:      len(s.journal),
 		Entries:      len(s.journal) + len(s.moved),
 		Bytes:        s.bytes,
-		ChangeSets:   s.changeSetsLocked(),
+		ChangeSets:   s.changeSets,
 		Refused:      s.refused,
 		Dropped:      s.dropped,
 		LastProbe:    s.probe.at,

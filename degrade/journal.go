@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sessionkit/session/backends"
 	"github.com/sessionkit/session/internal/changeset"
 )
 
@@ -59,8 +58,9 @@ type entry struct {
 	// lin is the lineage whose newest key this entry's key is.
 	lin *lineage
 
-	size int           // bytes accounted in Store.bytes
-	elem *list.Element // position in Store.queue; under Store.mu
+	size    int           // bytes accounted in Store.bytes
+	counted bool          // counted in Store.changeSets
+	elem    *list.Element // position in Store.queue; under Store.mu
 }
 
 type oldKey struct{ key, user string }
@@ -99,10 +99,19 @@ func (e *entry) measure() int {
 // account brings Store.bytes up to date with e's size. Callers hold e.mu.
 func (s *Store) account(e *entry) {
 	n := e.measure()
+	has := e.cs != nil || e.blob != nil
 	s.mu.Lock()
 	if !e.dead {
 		s.bytes += int64(n - e.size)
 		e.size = n
+		if has != e.counted {
+			e.counted = has
+			if has {
+				s.changeSets++
+			} else {
+				s.changeSets--
+			}
+		}
 	}
 	s.mu.Unlock()
 }
@@ -163,18 +172,6 @@ func (e *entry) hasUserRemovals() bool {
 		}
 	}
 	return false
-}
-
-// changeSetsLocked counts the entries with changes to merge. Callers hold
-// s.mu; the count is a snapshot.
-func (s *Store) changeSetsLocked() int {
-	n := 0
-	for el := s.queue.Front(); el != nil; el = el.Next() {
-		if e := el.Value.(*entry); e.size > 0 && !e.dead {
-			n++
-		}
-	}
-	return n
 }
 
 // lockEntry returns the journal entry of key, created if needed, locked.
@@ -250,6 +247,10 @@ func (s *Store) removeLocked(e *entry) bool {
 	s.pending.Store(int64(len(s.journal)))
 	s.bytes -= int64(e.size)
 	e.size = 0
+	if e.counted {
+		e.counted = false
+		s.changeSets--
+	}
 	for _, o := range e.olds {
 		if l := s.moved[o.key]; l != nil && l == e.lin {
 			delete(s.moved, o.key)
@@ -416,245 +417,4 @@ func (s *Store) replayEntry(ctx context.Context, e *entry) error {
 		return nil
 	}
 	return s.replay(ctx, e)
-}
-
-// failed reports whether err, from a call to the primary during replay,
-// must stop the replay (an outage, or the caller's context ended).
-func failed(ctx context.Context, err error) bool {
-	return err != nil && (outage(ctx, err) || ctx.Err() != nil)
-}
-
-// applyTombstones deletes e's key on the primary and removes its user index
-// entries, if the journal says so, and, for a deleted key, the keys it was
-// renewed from. Callers hold e.mu.
-func (s *Store) applyTombstones(ctx context.Context, e *entry) error {
-	if e.tomb {
-		if err := s.delete(ctx, e.key); err != nil {
-			return err
-		}
-		e.tomb = false
-		if err := s.deleteOlds(ctx, e); err != nil {
-			return err
-		}
-	}
-	ui, hasIndex := s.primary.(backends.UserIndex)
-	for u, c := range e.users {
-		if c.add {
-			continue
-		}
-		if hasIndex {
-			if err := s.do(ctx, func(c context.Context) error { return ui.RemoveUserKey(c, u, e.key) }); err != nil {
-				return err
-			}
-		}
-		delete(e.users, u)
-	}
-	return nil
-}
-
-// deleteOlds deletes on the primary the keys e's session was renewed from,
-// and removes them from their user's index. Callers hold e.mu.
-func (s *Store) deleteOlds(ctx context.Context, e *entry) error {
-	ui, hasIndex := s.primary.(backends.UserIndex)
-	for len(e.olds) > 0 {
-		o := e.olds[0]
-		if err := s.delete(ctx, o.key); err != nil {
-			return err
-		}
-		if hasIndex && o.user != "" {
-			if err := s.do(ctx, func(c context.Context) error { return ui.RemoveUserKey(c, o.user, o.key) }); err != nil {
-				return err
-			}
-		}
-		s.mu.Lock()
-		if l := s.moved[o.key]; l != nil && l == e.lin {
-			delete(s.moved, o.key)
-		}
-		s.mu.Unlock()
-		e.olds[0] = oldKey{}
-		e.olds = e.olds[1:]
-	}
-	e.bases = nil
-	return nil
-}
-
-// delete deletes key on the primary.
-func (s *Store) delete(ctx context.Context, key string) error {
-	return s.do(ctx, func(c context.Context) error { return s.primary.Delete(c, key) })
-}
-
-// replay applies e to the primary, in order: the deletion and user index
-// removals; the change set, merged onto the primary's record (or, for a
-// key without one, onto the newest live key the session was renewed from);
-// the deletion of those keys; the user index additions and the touch. Then
-// it deletes the fallback's copy and takes e out of the journal. What was
-// applied is removed from e as it goes, so a replay cut short by an outage
-// resumes where it stopped, and applying a part twice is harmless. Callers
-// hold e.mu.
-func (s *Store) replay(ctx context.Context, e *entry) error {
-	if err := s.applyTombstones(ctx, e); err != nil {
-		return err
-	}
-	p := primaryView{s}
-	n := 0
-	switch {
-	case e.cs != nil:
-		bases := make([]string, len(e.bases))
-		for i, b := range e.bases {
-			bases[len(bases)-1-i] = b
-		}
-		res, err := e.rp.Replay(ctx, p, e.key, bases, e.cs)
-		if failed(ctx, err) {
-			return err
-		}
-		if err != nil {
-			s.giveUp(ctx, err)
-		}
-		// The user index follows the record as built: its user gets the
-		// key, and the keys it was renewed from leave the base's user.
-		if res.User != "" {
-			if _, ok := e.users[res.User]; !ok {
-				e.setUser(res.User, userChange{add: true, deadline: res.Deadline})
-			}
-		}
-		if res.BaseUser != "" {
-			for i := range e.olds {
-				if e.olds[i].user == "" {
-					e.olds[i].user = res.BaseUser
-				}
-			}
-		}
-		e.cs, n = nil, 1
-	case e.blob != nil:
-		// Without a change set the write cannot be merged: the blob is
-		// written only if the primary has no record, which then wins.
-		_, err := p.Save(ctx, e.key, e.blob, e.blobExp, 0)
-		if backends.IsConflict(err) {
-			err = nil
-		}
-		if failed(ctx, err) {
-			return err
-		}
-		if err != nil {
-			s.giveUp(ctx, err)
-		}
-		e.blob, n = nil, 1
-	}
-	if err := s.deleteOlds(ctx, e); err != nil {
-		return err
-	}
-	if ui, ok := s.primary.(backends.UserIndex); ok {
-		for u, c := range e.users {
-			err := s.do(ctx, func(ctx context.Context) error { return ui.AddUserKey(ctx, u, e.key, c.deadline) })
-			if failed(ctx, err) {
-				return err
-			}
-			if err != nil {
-				s.giveUp(ctx, err)
-			}
-			delete(e.users, u)
-		}
-	}
-	clear(e.users)
-	if !e.touch.IsZero() {
-		if err := s.extend(ctx, e.key, e.touch); failed(ctx, err) {
-			return err
-		}
-		e.touch = time.Time{}
-	}
-	// The primary holds the session now. The fallback's copy goes, even if
-	// the caller's context ends right here: a stale copy would be served
-	// again in the next outage.
-	if err := s.fallback.Delete(context.WithoutCancel(ctx), e.key); err != nil {
-		s.cfg.logger.WarnContext(ctx, "session store: removing a replayed session from the fallback failed", "error", err.Error())
-	}
-	s.remove(e)
-	s.cfg.observer.Replayed(n)
-	return nil
-}
-
-// extend sets the primary record's expiry to exp if it is earlier: a touch
-// never shortens a session that another writer extended further.
-func (s *Store) extend(ctx context.Context, key string, exp time.Time) error {
-	p := primaryView{s}
-	rec, found, err := p.Load(ctx, key)
-	if err != nil || !found || !rec.Expiry.Before(exp) {
-		return err
-	}
-	return p.Touch(ctx, key, exp)
-}
-
-func (s *Store) giveUp(ctx context.Context, err error) {
-	s.mu.Lock()
-	s.dropped++
-	s.mu.Unlock()
-	s.cfg.logger.ErrorContext(ctx, "session store: a change made during the outage could not be replayed and is lost", "error", err.Error())
-	s.cfg.observer.ReplayFailed(err)
-}
-
-// drain replays the journal, oldest entry first, until it is empty, the
-// circuit opens, an outage stops it or ctx ends. With limit it replays at
-// most cfg.replayRate entries a second.
-func (s *Store) drain(ctx context.Context, limit bool) error {
-	var tick <-chan time.Time
-	if limit {
-		t := time.NewTicker(time.Second / time.Duration(s.cfg.replayRate))
-		defer t.Stop()
-		tick = t.C
-	}
-	for {
-		if s.State() == StateOpen {
-			return opError("replay", backends.Unavailable(ErrOpen))
-		}
-		s.mu.Lock()
-		front := s.queue.Front()
-		s.mu.Unlock()
-		if front == nil {
-			return nil
-		}
-		if tick != nil {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-tick:
-			}
-			if s.State() == StateOpen {
-				return opError("replay", backends.Unavailable(ErrOpen))
-			}
-		}
-		e := front.Value.(*entry)
-		e.mu.Lock()
-		var err error
-		if !e.dead {
-			err = s.replay(ctx, e)
-			if err != nil && !outage(ctx, err) && ctx.Err() == nil {
-				// Not an outage, and not going to get better: give the
-				// entry up rather than block the journal behind it.
-				s.giveUp(ctx, err)
-				s.remove(e)
-				err = nil
-			}
-		}
-		e.mu.Unlock()
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			s.result(ctx, err)
-			return err
-		}
-	}
-}
-
-// Drain replays every journaled write onto the primary now, without the
-// rate limit, and returns when the journal is empty. Call it before Close
-// in a graceful shutdown: writes still journaled at Close are lost. It
-// fails with an error matching backends.ErrUnavailable while the circuit is
-// open or when the primary fails during the replay, and with ctx.Err()
-// when ctx ends.
-func (s *Store) Drain(ctx context.Context) error {
-	if s.closed.Load() {
-		return opError("drain", backends.ErrClosed)
-	}
-	return s.drain(ctx, false)
 }
