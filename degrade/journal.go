@@ -58,12 +58,17 @@ type entry struct {
 	// lin is the lineage whose newest key this entry's key is.
 	lin *lineage
 
+	chain   int           // bytes held by bases and olds
 	size    int           // bytes accounted in Store.bytes
 	counted bool          // counted in Store.changeSets
 	elem    *list.Element // position in Store.queue; under Store.mu
 }
 
 type oldKey struct{ key, user string }
+
+// chainBytes is what one key renewed away costs an entry: as a base and as
+// a key to delete.
+func chainBytes(key, user string) int { return 48 + 2*len(key) + len(user) }
 
 // lineage is a session renewed during the outage: every key it was renewed
 // from maps to it (Store.moved), and key is its newest key.
@@ -84,12 +89,7 @@ func (e *entry) measure() int {
 	if e.cs != nil {
 		n += e.cs.Size()
 	}
-	for _, b := range e.bases {
-		n += 16 + len(b)
-	}
-	for _, o := range e.olds {
-		n += 32 + len(o.key) + len(o.user)
-	}
+	n += e.chain
 	for u := range e.users {
 		n += 48 + len(u)
 	}
@@ -264,6 +264,20 @@ func (s *Store) removeLocked(e *entry) bool {
 	return false
 }
 
+// growth returns by how many bytes journaling a save would grow e.
+// Callers hold e.mu.
+func (e *entry) growth(w *changeset.Write, blob []byte) int {
+	if w == nil || w.Set == nil {
+		return len(blob) - len(e.blob)
+	}
+	if e.cs == nil {
+		return w.Set.Size()
+	}
+	merged := e.cs.Clone()
+	merged.Merge(w.Set)
+	return merged.Size() - e.cs.Size()
+}
+
 // addChanges journals a save. Callers hold e.mu.
 func (e *entry) addChanges(w *changeset.Write, blob []byte, expiry time.Time) {
 	e.gone = false
@@ -283,7 +297,7 @@ func (e *entry) addChanges(w *changeset.Write, blob []byte, expiry time.Time) {
 // the touch and the user index additions journaled before. The keys the
 // session was renewed from stay to be deleted. Callers hold e.mu.
 func (e *entry) addTombstone(until time.Time) {
-	e.cs, e.blob, e.bases = nil, nil, nil
+	e.cs, e.blob = nil, nil
 	e.touch = time.Time{}
 	for u, c := range e.users {
 		if c.add {
@@ -326,6 +340,8 @@ func (s *Store) addMove(oldE, newE *entry, userID string, w *changeset.Write) {
 	}
 	newE.bases = append(oldE.bases, oldE.key)
 	newE.olds = append(oldE.olds, oldKey{key: oldE.key, user: userID})
+	newE.chain = oldE.chain + chainBytes(oldE.key, userID)
+	oldE.chain = 0
 	newE.gone = false
 	s.mu.Lock()
 	l := oldE.lin

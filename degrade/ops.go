@@ -178,11 +178,7 @@ func (s *Store) saveFallback(ctx context.Context, key string, blob []byte, expir
 			return 0, opError("save", backends.ErrConflict)
 		}
 	}
-	grow := len(blob) + 64
-	if w.Set != nil {
-		grow = w.Set.Size()
-	}
-	if err := s.reserve(ctx, "save", grow, newEntry); err != nil {
+	if err := s.reserve(ctx, "save", e.growth(&w, blob), newEntry); err != nil {
 		return 0, err
 	}
 	v, err := s.fallback.Save(ctx, key, blob, expiry, want)

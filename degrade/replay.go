@@ -62,10 +62,11 @@ func (s *Store) deleteOlds(ctx context.Context, e *entry) error {
 			delete(s.moved, o.key)
 		}
 		s.mu.Unlock()
+		e.chain -= chainBytes(o.key, o.user)
 		e.olds[0] = oldKey{}
 		e.olds = e.olds[1:]
 	}
-	e.bases = nil
+	e.bases, e.chain = nil, 0
 	return nil
 }
 
