@@ -34,7 +34,7 @@ type switchStore struct {
 	deferred []func()
 }
 
-func newSwitchStore(t *testing.T) *switchStore {
+func newSwitchStore(t testing.TB) *switchStore {
 	t.Helper()
 	ms, err := memstore.New(memstore.Options{})
 	if err != nil {
@@ -149,7 +149,7 @@ func (s *switchStore) Ping(ctx context.Context) error {
 
 // rig is a manager over a fail-over store whose primary is a switchStore.
 type rig struct {
-	t  *testing.T
+	t  testing.TB
 	p  *switchStore
 	fo *degrade.Store
 	m  *session.Manager
