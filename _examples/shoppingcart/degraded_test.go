@@ -103,6 +103,21 @@ func TestDegradedModeKeepsTheCart(t *testing.T) {
 				t.Errorf("cart after recovery: %v, want p001:1 p002:3", got)
 			}
 
+			// The first write of the outage moved the session to a fresh
+			// ID (Redis could not say what the old one held): the old
+			// cookie is dead, the current one holds the whole cart.
+			if now := s.sessionCookie(c); now == cookie {
+				t.Error("the session kept its ID through a write whose load Redis could not answer")
+			} else {
+				b := s.bare()
+				var old cartJSON
+				b.GET("/api/cart").WithCookie(cookieName, cookie).Expect().Status(http.StatusOK).JSON().Decode(&old)
+				if len(old.quantities()) != 0 {
+					t.Errorf("the ID of before the outage still serves a cart: %v", old.quantities())
+				}
+				cookie = now
+			}
+
 			// It is in Redis: a second instance, which never saw the
 			// outage, serves both visitors.
 			other := startShop(t, config{RedisURL: r.URL()})
