@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -16,6 +17,7 @@ import (
 	"github.com/sessionkit/session/backends"
 	"github.com/sessionkit/session/backends/memstore"
 	"github.com/sessionkit/session/backends/redisstore"
+	"github.com/sessionkit/session/internal/changeset"
 )
 
 // faultStore is a memstore whose calls can be made to fail or hang, and
@@ -369,27 +371,100 @@ func TestNonOutageErrorsDoNotTrip(t *testing.T) {
 	}
 }
 
-// replayFunc returns a ReplayFunc that sets field name of a blob made of
-// "name=value;" pairs, merging with what the store holds.
-func setField(key, name, value string) backends.ReplayFunc {
-	return func(ctx context.Context, st backends.Store) error {
-		for range 16 {
-			rec, found, err := st.Load(ctx, key)
-			if err != nil {
-				return err
-			}
-			m := parseFields(rec.Blob)
-			if !found {
-				m = map[string]string{}
-			}
-			m[name] = value
-			_, err = st.Save(ctx, key, formatFields(m), time.Now().Add(time.Hour), rec.Version)
-			if !backends.IsConflict(err) {
-				return err
+// fieldReplayer is the changeset.Replayer of these tests, over blobs made
+// of "name=value;" fields: a Put sets a field, a Delete removes it, a
+// Clear removes them all, and a user binding sets the field "user" (the
+// user the record is bound to, reported in the Result). A key without a
+// record is built on the first of its bases that has one, else on nothing.
+// It merges by compare-and-set, counts its replays and keeps the bases
+// each key was last replayed with.
+type fieldReplayer struct {
+	mu    sync.Mutex
+	calls int
+	bases map[string][]string
+}
+
+func (r *fieldReplayer) Replay(ctx context.Context, st backends.Store, key string, bases []string, cs *changeset.Set) (changeset.Result, error) {
+	r.mu.Lock()
+	r.calls++
+	if r.bases == nil {
+		r.bases = map[string][]string{}
+	}
+	r.bases[key] = slices.Clone(bases)
+	r.mu.Unlock()
+	for range 16 {
+		rec, found, err := st.Load(ctx, key)
+		if err != nil {
+			return changeset.Result{}, err
+		}
+		m := map[string]string{}
+		if found {
+			m = parseFields(rec.Blob)
+		} else {
+			for _, b := range bases {
+				base, ok, err := st.Load(ctx, b)
+				if err != nil {
+					return changeset.Result{}, err
+				}
+				if ok {
+					m = parseFields(base.Blob)
+					break
+				}
 			}
 		}
-		return errors.New("too many conflicts")
+		res := changeset.Result{BaseUser: m["user"]}
+		applyFields(m, cs)
+		exp := time.Now().Add(time.Hour)
+		_, err = st.Save(ctx, key, formatFields(m), exp, rec.Version)
+		if err == nil {
+			res.User, res.Deadline = m["user"], exp
+			return res, nil
+		}
+		if !backends.IsConflict(err) {
+			return changeset.Result{}, err
+		}
 	}
+	return changeset.Result{}, errors.New("too many conflicts")
+}
+
+// replays returns how many change sets were replayed.
+func (r *fieldReplayer) replays() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.calls
+}
+
+// basesOf returns the bases of key's last replay.
+func (r *fieldReplayer) basesOf(key string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.bases[key]
+}
+
+// applyFields applies cs to the fields m.
+func applyFields(m map[string]string, cs *changeset.Set) {
+	for _, op := range cs.Ops {
+		switch op.Kind {
+		case changeset.Put:
+			m[op.Key] = string(op.Value)
+		case changeset.Delete:
+			delete(m, op.Key)
+		case changeset.Clear:
+			clear(m)
+		}
+	}
+	if cs.UserSet {
+		m["user"] = cs.User
+	}
+}
+
+// puts returns the change set that sets the fields name, value, ...
+func puts(kv ...string) *changeset.Set {
+	cs := &changeset.Set{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		cs.Add(changeset.Op{Kind: changeset.Put, Key: kv[i], Value: []byte(kv[i+1])})
+	}
+	return cs
 }
 
 func parseFields(b []byte) map[string]string {
@@ -417,14 +492,7 @@ func formatFields(m map[string]string) []byte {
 	for k := range m {
 		keys = append(keys, k)
 	}
-	// sorted for stable blobs
-	for i := range keys {
-		for j := i + 1; j < len(keys); j++ {
-			if keys[j] < keys[i] {
-				keys[i], keys[j] = keys[j], keys[i]
-			}
-		}
-	}
+	slices.Sort(keys) // stable blobs
 	var b []byte
 	for _, k := range keys {
 		b = append(b, k+"="+m[k]+";"...)
@@ -432,21 +500,40 @@ func formatFields(m map[string]string) []byte {
 	return b
 }
 
-// saveWith saves blob through s with fn attached, as the manager does.
-func saveWith(t *testing.T, s *Store, key string, fn backends.ReplayFunc, expected uint64, m map[string]string) uint64 {
+// saveCS saves the fields m through s with the change set cs that led to
+// them, as the manager does, and returns the new version.
+func saveCS(t *testing.T, s *Store, rp changeset.Replayer, key string, expected uint64, cs *changeset.Set, m map[string]string) uint64 {
 	t.Helper()
-	ctx := backends.WithReplay(t.Context(), fn)
-	v, err := s.Save(ctx, key, formatFields(m), time.Now().Add(time.Hour), expected)
+	v, err := s.SaveChanges(t.Context(), key, formatFields(m), time.Now().Add(time.Hour), expected, changeset.Write{Set: cs, Replayer: rp})
 	if err != nil {
-		t.Fatalf("Save(%s): %v", key, err)
+		t.Fatalf("SaveChanges(%s): %v", key, err)
 	}
 	return v
+}
+
+// waitDrained waits until the circuit is closed and the journal empty.
+func waitDrained(t *testing.T, s *Store) {
+	t.Helper()
+	waitFor(t, 10*time.Second, "the circuit to close and the journal to drain", func() bool {
+		return s.State() == StateClosed && s.Status().Pending == 0
+	})
+}
+
+// trip opens the circuit of s (threshold 1) by taking p down.
+func trip(t *testing.T, s *Store, p *faultStore) {
+	t.Helper()
+	p.mode.Store(faultDown)
+	s.Load(t.Context(), "trip")
+	if s.State() != StateOpen {
+		t.Fatalf("state = %v after a failure, want open", s.State())
+	}
 }
 
 func TestRecoveryAppliesTombstonesFirstAndMerges(t *testing.T) {
 	p := newFaultStore(t)
 	rec := &recorder{}
 	s := newTestStore(t, p, WithFailureThreshold(1), WithObserver(rec), WithReplayRate(1000))
+	rp := &fieldReplayer{}
 	exp := time.Now().Add(time.Hour)
 	ctx := t.Context()
 	// Before the outage: "merged" has a=1, "loggedout" exists.
@@ -460,19 +547,16 @@ func TestRecoveryAppliesTombstonesFirstAndMerges(t *testing.T) {
 
 	var stateAtDelete sync.Map
 	p.onDelete = func(key string) { stateAtDelete.Store(key, s.State()) }
-	p.mode.Store(faultDown)
-	s.Load(ctx, "trip")
-	if s.State() != StateOpen {
-		t.Fatal("not open")
-	}
+	trip(t, s, p)
 	// During the outage: "merged" gets b=2 (its load found nothing, the
-	// manager kept the ID), "new" is created, "loggedout" is deleted.
-	saveWith(t, s, "merged", setField("merged", "b", "2"), 0, map[string]string{"b": "2"})
-	v := saveWith(t, s, "new", setField("new", "c", "3"), 0, map[string]string{"c": "3"})
+	// manager kept the ID), "new" is created and saved twice, "loggedout"
+	// is deleted.
+	saveCS(t, s, rp, "merged", 0, puts("b", "2"), map[string]string{"b": "2"})
+	v := saveCS(t, s, rp, "new", 0, puts("c", "3"), map[string]string{"c": "3"})
 	if v&FallbackVersion == 0 {
 		t.Errorf("version %d served by the fallback lacks FallbackVersion", v)
 	}
-	saveWith(t, s, "new", setField("new", "d", "4"), v, map[string]string{"c": "3", "d": "4"})
+	saveCS(t, s, rp, "new", v, puts("d", "4"), map[string]string{"c": "3", "d": "4"})
 	if err := s.Delete(ctx, "loggedout"); err != nil {
 		t.Fatal(err)
 	}
@@ -486,9 +570,7 @@ func TestRecoveryAppliesTombstonesFirstAndMerges(t *testing.T) {
 	}
 
 	p.mode.Store(faultOK)
-	waitFor(t, 5*time.Second, "the circuit to close and the journal to drain", func() bool {
-		return s.State() == StateClosed && s.Status().Pending == 0
-	})
+	waitDrained(t, s)
 	if st, ok := stateAtDelete.Load("loggedout"); !ok || st.(State) != StateOpen {
 		t.Errorf("the tombstone was applied in state %v (applied: %v), want open", st, ok)
 	}
@@ -524,17 +606,20 @@ func TestRecoveryAppliesTombstonesFirstAndMerges(t *testing.T) {
 	if replayed != 2 {
 		t.Errorf("Replayed reported %d sessions, want 2", replayed)
 	}
+	// The two saves of "new" were compacted into one change set.
+	if n := rp.replays(); n != 2 {
+		t.Errorf("%d change sets replayed, want 2 (one per session)", n)
+	}
 }
 
 func TestPendingKeyReplayedBeforeUse(t *testing.T) {
 	p := newFaultStore(t)
 	s := newTestStore(t, p, WithFailureThreshold(1), WithReplayRate(1))
+	rp := &fieldReplayer{}
 	ctx := t.Context()
-	p.mode.Store(faultDown)
-	s.Load(ctx, "trip")
+	trip(t, s, p)
 	for i := range 5 {
-		k := fmt.Sprint("s", i)
-		saveWith(t, s, k, setField(k, "v", "outage"), 0, map[string]string{"v": "outage"})
+		saveCS(t, s, rp, fmt.Sprint("s", i), 0, puts("v", "outage"), map[string]string{"v": "outage"})
 	}
 	p.mode.Store(faultOK)
 	waitFor(t, 5*time.Second, "the circuit to close", func() bool { return s.State() != StateOpen })
@@ -557,26 +642,152 @@ func TestPendingKeyReplayedBeforeUse(t *testing.T) {
 	}
 }
 
-func TestJournalLimit(t *testing.T) {
+// TestJournalLimitRefuses: at its entry limit the journal refuses, with
+// ErrJournalFull, every write the fallback would serve that needs a new
+// entry (a save, a deletion, a renewal to a new key), and writes nothing;
+// writes to sessions already journaled go on. What was accepted is
+// replayed.
+func TestJournalLimitRefuses(t *testing.T) {
 	p := newFaultStore(t)
 	rec := &recorder{}
-	s := newTestStore(t, p, WithFailureThreshold(1), WithJournalLimit(2), WithObserver(rec))
+	s := newTestStore(t, p, WithFailureThreshold(1), WithJournalLimit(2), WithObserver(rec), WithReplayRate(1000))
+	rp := &fieldReplayer{}
 	ctx := t.Context()
-	p.mode.Store(faultDown)
-	s.Load(ctx, "trip")
-	for i := range 3 {
-		k := fmt.Sprint("s", i)
-		saveWith(t, s, k, setField(k, "v", "x"), 0, map[string]string{"v": "x"})
+	exp := time.Now().Add(time.Hour)
+	trip(t, s, p)
+	v0 := saveCS(t, s, rp, "s0", 0, puts("v", "x"), map[string]string{"v": "x"})
+	saveCS(t, s, rp, "s1", 0, puts("v", "x"), map[string]string{"v": "x"})
+
+	refused := func(what string, err error) {
+		t.Helper()
+		if !errors.Is(err, ErrJournalFull) {
+			t.Errorf("%s beyond the journal limit: %v, want ErrJournalFull", what, err)
+		}
+		if backends.IsUnavailable(err) {
+			t.Errorf("%s: ErrJournalFull matches ErrUnavailable", what)
+		}
 	}
-	if err := s.Delete(ctx, "gone"); err != nil { // tombstones beyond the limit are kept
-		t.Fatal(err)
+	_, err := s.SaveChanges(ctx, "s2", []byte("v=x;"), exp, 0, changeset.Write{Set: puts("v", "x"), Replayer: rp})
+	refused("save", err)
+	refused("delete", s.Delete(ctx, "gone"))
+	refused("renewal", s.RenewChanges(ctx, "s0", v0, "s3", []byte("v=x;"), exp, "", time.Time{}, changeset.Write{Set: puts(), Replayer: rp}))
+	for _, k := range []string{"s2", "s3"} {
+		if _, found, _ := s.fallback.Load(ctx, k); found {
+			t.Errorf("refused write of %s reached the fallback", k)
+		}
+	}
+	if _, found, _ := s.fallback.Load(ctx, "s0"); !found {
+		t.Error("a refused renewal removed the old key from the fallback")
+	}
+	// A session already journaled takes more changes, compacted.
+	saveCS(t, s, rp, "s0", v0, puts("w", "y"), map[string]string{"v": "x", "w": "y"})
+
+	st := s.Status()
+	if st.Entries != 2 || st.Pending != 2 || st.ChangeSets != 2 || st.Refused != 3 || st.Dropped != 0 {
+		t.Fatalf("Status = %+v, want 2 entries, 2 pending, 2 change sets, 3 refused, 0 dropped", st)
+	}
+	if _, _, _, _, full := rec.get(); full != 3 {
+		t.Errorf("JournalFull reported %d times, want 3", full)
+	}
+
+	p.mode.Store(faultOK)
+	waitDrained(t, s)
+	if r, found, _ := p.Store.Load(ctx, "s0"); !found || string(r.Blob) != "v=x;w=y;" {
+		t.Errorf("s0 on the primary = %q (found %v), want v=x;w=y;", r.Blob, found)
+	}
+	if _, found, _ := p.Store.Load(ctx, "s1"); !found {
+		t.Error("s1 not replayed")
+	}
+	for _, k := range []string{"s2", "s3"} {
+		if _, found, _ := p.Store.Load(ctx, k); found {
+			t.Errorf("refused write of %s reached the primary", k)
+		}
+	}
+	if st := s.Status(); st.Dropped != 0 || st.Entries != 0 || st.Bytes != 0 {
+		t.Errorf("after recovery: %+v", st)
+	}
+}
+
+// TestSavesOfOneKeyCompact: a thousand saves of one session during an
+// outage keep the journal at one entry whose size is that of one change set
+// of the session's fields, replayed once.
+func TestSavesOfOneKeyCompact(t *testing.T) {
+	p := newFaultStore(t)
+	s := newTestStore(t, p, WithFailureThreshold(1), WithReplayRate(1000))
+	rp := &fieldReplayer{}
+	ctx := t.Context()
+	trip(t, s, p)
+	fields := map[string]string{}
+	var v uint64
+	var one int64
+	for i := range 1000 {
+		name, val := fmt.Sprint("f", i%5), fmt.Sprintf("%06d", i)
+		fields[name] = val
+		v = saveCS(t, s, rp, "k", v, puts(name, val), fields)
+		if i == 4 {
+			one = s.Status().Bytes // every field set once
+		}
 	}
 	st := s.Status()
-	if st.ChangeSets != 2 || st.Dropped != 1 || st.Pending != 3 {
-		t.Fatalf("Status = %+v, want 2 change sets, 1 dropped, 3 pending", st)
+	if st.Entries != 1 || st.Pending != 1 || st.ChangeSets != 1 {
+		t.Errorf("Status = %+v, want one entry", st)
 	}
-	if _, _, _, _, full := rec.get(); full != 1 {
-		t.Errorf("JournalFull reported %d times, want 1", full)
+	if st.Bytes != one || one <= 0 || one > 1<<10 {
+		t.Errorf("journal holds %d bytes after 1000 saves, %d after the first 5; want the same, under 1 KiB", st.Bytes, one)
+	}
+
+	p.mode.Store(faultOK)
+	waitDrained(t, s)
+	r, found, err := p.Store.Load(ctx, "k")
+	if err != nil || !found || string(r.Blob) != string(formatFields(fields)) {
+		t.Errorf("primary k = %q (found %v, %v), want %q", r.Blob, found, err, formatFields(fields))
+	}
+	if n := rp.replays(); n != 1 {
+		t.Errorf("%d change sets replayed, want 1", n)
+	}
+}
+
+// TestPlainSaveJournalsBlob: a Save without a change set is journaled as
+// its blob, which replay writes only where the primary has no record; a
+// save expecting no record conflicts with a record it finds, with or
+// without a change set (nothing is merged).
+func TestPlainSaveJournalsBlob(t *testing.T) {
+	p := newFaultStore(t)
+	s := newTestStore(t, p, WithFailureThreshold(1), WithReplayRate(1000))
+	rp := &fieldReplayer{}
+	ctx := t.Context()
+	exp := time.Now().Add(time.Hour)
+	if _, err := p.Store.Save(ctx, "p", []byte("a=1;"), exp, 0); err != nil {
+		t.Fatal(err)
+	}
+	trip(t, s, p)
+	if _, err := s.Save(ctx, "p", []byte("b=2;"), exp, 0); err != nil {
+		t.Fatalf("Save of a key the fallback does not hold: %v", err)
+	}
+	if _, err := s.Save(ctx, "p", []byte("c=3;"), exp, 0); !backends.IsConflict(err) {
+		t.Errorf("Save expecting no record onto the fallback's copy: %v, want a conflict", err)
+	}
+	if _, err := s.SaveChanges(ctx, "p", []byte("c=3;"), exp, 0, changeset.Write{Set: puts("c", "3"), Replayer: rp}); !backends.IsConflict(err) {
+		t.Errorf("SaveChanges expecting no record onto the fallback's copy: %v, want a conflict", err)
+	}
+	if r, _, _ := s.Load(ctx, "p"); string(r.Blob) != "b=2;" {
+		t.Errorf("fallback's p = %q, want b=2;", r.Blob)
+	}
+	if _, err := s.Save(ctx, "n", []byte("x=1;"), exp, 0); err != nil {
+		t.Fatal(err)
+	}
+	p.mode.Store(faultOK)
+	waitDrained(t, s)
+	for k, want := range map[string]string{"p": "a=1;", "n": "x=1;"} {
+		if r, found, _ := p.Store.Load(ctx, k); !found || string(r.Blob) != want {
+			t.Errorf("primary %s = %q (found %v), want %q", k, r.Blob, found, want)
+		}
+	}
+	if _, err := s.Save(ctx, "p", []byte("z=9;"), exp, 0); !backends.IsConflict(err) {
+		t.Errorf("Save expecting no record onto the primary's record: %v, want a conflict", err)
+	}
+	if st := s.Status(); st.Dropped != 0 || rp.replays() != 0 {
+		t.Errorf("dropped %d, %d change sets replayed; want none", st.Dropped, rp.replays())
 	}
 }
 
@@ -584,6 +795,7 @@ func TestStateMachineFlapping(t *testing.T) {
 	p := newFaultStore(t)
 	rec := &recorder{}
 	s := newTestStore(t, p, WithFailureThreshold(2), WithObserver(rec))
+	rp := &fieldReplayer{}
 	ctx := t.Context()
 	for round := range 3 {
 		p.mode.Store(faultDown)
@@ -594,7 +806,7 @@ func TestStateMachineFlapping(t *testing.T) {
 			t.Fatalf("round %d: not open", round)
 		}
 		k := fmt.Sprint("k", round)
-		saveWith(t, s, k, setField(k, "v", "x"), 0, map[string]string{"v": "x"})
+		saveCS(t, s, rp, k, 0, puts("v", "x"), map[string]string{"v": "x"})
 		p.mode.Store(faultOK)
 		waitFor(t, 5*time.Second, "recovery", func() bool { return s.State() == StateClosed })
 		if _, found, _ := p.Store.Load(ctx, k); !found {
@@ -618,6 +830,7 @@ func TestNewValidates(t *testing.T) {
 		{"probe 1ms", WithProbeInterval(time.Millisecond)},
 		{"rate 0", WithReplayRate(0)},
 		{"journal 0", WithJournalLimit(0)},
+		{"journal bytes 1 KiB", WithJournalBytes(1 << 10)},
 		{"nil fallback", WithFallback(nil)},
 		{"nil observer", WithObserver(nil)},
 		{"nil logger", WithLogger(nil)},
@@ -679,48 +892,16 @@ func TestCloseStopsBackground(t *testing.T) {
 	}
 }
 
-// renewFrom returns the ReplayFunc of a renewal, as the manager builds it:
-// while newKey has no record, the record is built on oldKey's record.
-func renewFrom(newKey, oldKey string, set map[string]string) backends.ReplayFunc {
-	return func(ctx context.Context, st backends.Store) error {
-		for range 16 {
-			rec, found, err := st.Load(ctx, newKey)
-			if err != nil {
-				return err
-			}
-			m := map[string]string{}
-			if found {
-				m = parseFields(rec.Blob)
-			} else {
-				old, ok, err := st.Load(ctx, oldKey)
-				if err != nil {
-					return err
-				}
-				if ok {
-					m = parseFields(old.Blob)
-				}
-			}
-			for k, v := range set {
-				m[k] = v
-			}
-			_, err = st.Save(ctx, newKey, formatFields(m), time.Now().Add(time.Hour), rec.Version)
-			if !backends.IsConflict(err) {
-				return err
-			}
-		}
-		return errors.New("too many conflicts")
-	}
-}
-
 // TestRenewalDuringOutageIsAMove: renewals made during the outage (a chain
 // of two, the first after a save of the old key) are replayed as moves:
 // the last key holds the primary's data of the first plus every change of
-// the outage, and the old keys are deleted only then; a renewal followed
-// by a deletion of the new key deletes the old key before the circuit
-// closes.
+// the outage, built on the newest live base, and the old keys are deleted
+// only then; a renewal followed by a deletion of the new key deletes the
+// old key before the circuit closes.
 func TestRenewalDuringOutageIsAMove(t *testing.T) {
 	p := newFaultStore(t)
 	s := newTestStore(t, p, WithFailureThreshold(1), WithReplayRate(1000))
+	rp := &fieldReplayer{}
 	ctx := t.Context()
 	exp := time.Now().Add(time.Hour)
 	for k, blob := range map[string]string{"a": "before=1;", "d": "d=1;"} {
@@ -731,24 +912,30 @@ func TestRenewalDuringOutageIsAMove(t *testing.T) {
 	}
 	var stateAtDelete sync.Map
 	p.onDelete = func(key string) { stateAtDelete.LoadOrStore(key, s.State()) }
-	p.mode.Store(faultDown)
-	s.Load(ctx, "trip")
+	trip(t, s, p)
 
-	renew := func(oldKey string, oldVersion uint64, newKey string, fn backends.ReplayFunc, m map[string]string) {
+	renew := func(oldKey string, oldVersion uint64, newKey string, cs *changeset.Set, m map[string]string) {
 		t.Helper()
-		rctx := backends.WithReplay(ctx, fn)
-		if err := s.Renew(rctx, oldKey, oldVersion, newKey, formatFields(m), exp, "u", exp); err != nil {
-			t.Fatalf("Renew(%s, %s): %v", oldKey, newKey, err)
+		if err := s.RenewChanges(ctx, oldKey, oldVersion, newKey, formatFields(m), exp, "u", exp, changeset.Write{Set: cs, Replayer: rp}); err != nil {
+			t.Fatalf("RenewChanges(%s, %s): %v", oldKey, newKey, err)
 		}
+	}
+	fallbackVersion := func(key string) uint64 {
+		t.Helper()
+		r, found, err := s.Load(ctx, key)
+		if err != nil || !found || r.Version&FallbackVersion == 0 {
+			t.Fatalf("Load(%s) during the outage: version %x, found %v, %v", key, r.Version, found, err)
+		}
+		return r.Version
 	}
 	// a: saved during the outage (its load found nothing), then renewed
 	// to b, which is saved and renewed to c.
-	va := saveWith(t, s, "a", setField("a", "x", "1"), 0, map[string]string{"x": "1"})
-	renew("a", va, "b", renewFrom("b", "a", map[string]string{"x": "1"}), map[string]string{"x": "1"})
-	vb := saveWith(t, s, "b", setField("b", "y", "2"), FallbackVersion|1, map[string]string{"x": "1", "y": "2"})
-	renew("b", vb, "c", renewFrom("c", "b", map[string]string{"x": "1", "y": "2"}), map[string]string{"x": "1", "y": "2"})
+	va := saveCS(t, s, rp, "a", 0, puts("x", "1"), map[string]string{"x": "1"})
+	renew("a", va, "b", puts(), map[string]string{"x": "1"})
+	vb := saveCS(t, s, rp, "b", fallbackVersion("b"), puts("y", "2"), map[string]string{"x": "1", "y": "2"})
+	renew("b", vb, "c", puts(), map[string]string{"x": "1", "y": "2"})
 	// d: renewed (its load found nothing), then e logged out.
-	renew("d", 0, "e", renewFrom("e", "d", nil), nil)
+	renew("d", 0, "e", puts(), nil)
 	if err := s.Delete(ctx, "e"); err != nil {
 		t.Fatal(err)
 	}
@@ -759,20 +946,20 @@ func TestRenewalDuringOutageIsAMove(t *testing.T) {
 		}
 	}
 	// The old keys are never written again, nor renewed.
-	if _, err := s.Save(backends.WithReplay(ctx, setField("a", "z", "3")), "a", []byte("z=3;"), exp, 0); !backends.IsConflict(err) {
+	if _, err := s.SaveChanges(ctx, "a", []byte("z=3;"), exp, 0, changeset.Write{Set: puts("z", "3"), Replayer: rp}); !backends.IsConflict(err) {
 		t.Errorf("Save of a key renewed away: %v, want a conflict", err)
 	}
 	if err := s.Renew(ctx, "a", 0, "f", []byte("f"), exp, "", exp); !backends.IsConflict(err) {
 		t.Errorf("Renew of a key renewed away: %v, want a conflict", err)
 	}
-	if st := s.Status(); st.ChangeSets != 4 {
-		t.Errorf("ChangeSets = %d, want 4", st.ChangeSets)
+	// One entry per session (c, and e's tombstone), one per key renewed
+	// away (a, b, d).
+	if st := s.Status(); st.Pending != 2 || st.Entries != 5 {
+		t.Errorf("Status = %+v, want 2 pending, 5 entries", st)
 	}
 
 	p.mode.Store(faultOK)
-	waitFor(t, 5*time.Second, "the circuit to close and the journal to drain", func() bool {
-		return s.State() == StateClosed && s.Status().Pending == 0
-	})
+	waitDrained(t, s)
 	if st, ok := stateAtDelete.Load("d"); !ok || st.(State) != StateOpen {
 		t.Errorf("the old key of a logged-out renewal was deleted in state %v (deleted: %v), want open", st, ok)
 	}
@@ -786,6 +973,12 @@ func TestRenewalDuringOutageIsAMove(t *testing.T) {
 	if m := parseFields(rec.Blob); fmt.Sprint(m) != fmt.Sprint(map[string]string{"before": "1", "x": "1", "y": "2"}) {
 		t.Errorf("c = %v, want the primary's data of a and the outage's changes", m)
 	}
+	if b := rp.basesOf("c"); fmt.Sprint(b) != "[b a]" {
+		t.Errorf("c replayed with bases %v, want [b a] (newest first)", b)
+	}
+	if n := rp.replays(); n != 1 {
+		t.Errorf("%d change sets replayed, want 1 (c's; e was deleted)", n)
+	}
 	for _, k := range []string{"a", "b", "d", "e"} {
 		if _, found, _ := p.Store.Load(ctx, k); found {
 			t.Errorf("%s is in the primary after recovery", k)
@@ -794,7 +987,7 @@ func TestRenewalDuringOutageIsAMove(t *testing.T) {
 	if keys, _ := p.Store.UserKeys(ctx, "u"); fmt.Sprint(keys) != "[c]" {
 		t.Errorf("user index = %v, want [c]", keys)
 	}
-	if st := s.Status(); st.ChangeSets != 0 || st.Dropped != 0 {
+	if st := s.Status(); st.ChangeSets != 0 || st.Dropped != 0 || st.Entries != 0 {
 		t.Errorf("after recovery: %+v", st)
 	}
 	s.mu.Lock()
@@ -802,5 +995,265 @@ func TestRenewalDuringOutageIsAMove(t *testing.T) {
 	s.mu.Unlock()
 	if moved != 0 {
 		t.Errorf("%d moves left after recovery", moved)
+	}
+}
+
+// TestRenewalOfPrimaryRecordDuringOutage: the fallback accepts a renewal
+// of a record it does not hold at a version of the primary's (the session
+// was loaded from the primary before it failed), and replays it as a move
+// onto the primary's record. It conflicts when the old key was deleted
+// during the outage, when the fallback holds a copy of the old key, and for
+// a version of the fallback's where it holds none.
+func TestRenewalOfPrimaryRecordDuringOutage(t *testing.T) {
+	p := newFaultStore(t)
+	s := newTestStore(t, p, WithFailureThreshold(1), WithReplayRate(1000))
+	rp := &fieldReplayer{}
+	ctx := t.Context()
+	exp := time.Now().Add(time.Hour)
+	vp, err := p.Store.Save(ctx, "p", []byte("before=1;"), exp, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Store.AddUserKey(ctx, "u", "p", exp)
+	vq, err := p.Store.Save(ctx, "q", []byte("q=1;"), exp, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trip(t, s, p)
+	w := changeset.Write{Set: puts("n", "1"), Replayer: rp}
+	if err := s.RenewChanges(ctx, "p", vp, "p2", []byte("before=1;n=1;"), exp, "u", exp, w); err != nil {
+		t.Fatalf("renewal of a primary record at its version: %v", err)
+	}
+	lctx, r := degradedCtx(t)
+	if _, found, _ := s.Load(lctx, "p"); found || r.Degraded() {
+		t.Errorf("Load(p) after its renewal: found %v, degraded %v; want absent with authority", found, r.Degraded())
+	}
+	if r, found, _ := s.Load(ctx, "p2"); !found || string(r.Blob) != "before=1;n=1;" {
+		t.Errorf("Load(p2) = %q (found %v)", r.Blob, found)
+	}
+
+	if err := s.Delete(ctx, "q"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RenewChanges(ctx, "q", vq, "q2", []byte("q=1;"), exp, "", exp, w); !backends.IsConflict(err) {
+		t.Errorf("renewal of a key deleted during the outage: %v, want a conflict", err)
+	}
+	saveCS(t, s, rp, "r", 0, puts("r", "1"), map[string]string{"r": "1"})
+	if err := s.RenewChanges(ctx, "r", 1, "r2", []byte("r=1;"), exp, "", exp, w); !backends.IsConflict(err) {
+		t.Errorf("renewal at a primary version of a key the fallback holds: %v, want a conflict", err)
+	}
+	if err := s.RenewChanges(ctx, "z", FallbackVersion|1, "z2", []byte("z=1;"), exp, "", exp, w); !backends.IsConflict(err) {
+		t.Errorf("renewal at a fallback version of a key the fallback does not hold: %v, want a conflict", err)
+	}
+	for _, k := range []string{"q2", "r2", "z2"} {
+		if _, found, _ := s.fallback.Load(ctx, k); found {
+			t.Errorf("a conflicting renewal created %s", k)
+		}
+	}
+
+	p.mode.Store(faultOK)
+	waitDrained(t, s)
+	if r, found, _ := p.Store.Load(ctx, "p2"); !found || string(r.Blob) != "before=1;n=1;" {
+		t.Errorf("primary p2 = %q (found %v), want the primary's p and the renewal's change", r.Blob, found)
+	}
+	for _, k := range []string{"p", "q", "q2", "r2", "z2"} {
+		if _, found, _ := p.Store.Load(ctx, k); found {
+			t.Errorf("%s is in the primary after recovery", k)
+		}
+	}
+	if keys, _ := p.Store.UserKeys(ctx, "u"); fmt.Sprint(keys) != "[p2]" {
+		t.Errorf("user index = %v, want [p2]", keys)
+	}
+}
+
+// TestManyRenewalsStayWithinByteBound: thousands of renewals of one
+// session during an outage keep the journal within its byte bound; those
+// beyond it are refused with ErrJournalFull and write nothing. After
+// recovery the newest key holds the session's data and every key it was
+// renewed from is deleted on the primary.
+func TestManyRenewalsStayWithinByteBound(t *testing.T) {
+	const bound = 256 << 10
+	p := newFaultStore(t)
+	s := newTestStore(t, p, WithFailureThreshold(1), WithReplayRate(1000), WithJournalBytes(bound))
+	rp := &fieldReplayer{}
+	ctx := t.Context()
+	exp := time.Now().Add(time.Hour)
+	key := func(i int) string { return fmt.Sprintf("sess-%05d", i) }
+	ver, err := p.Store.Save(ctx, key(0), []byte("before=1;"), exp, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Store.AddUserKey(ctx, "u", key(0), exp)
+	var deleted sync.Map
+	p.onDelete = func(k string) { deleted.Store(k, true) }
+	trip(t, s, p)
+
+	cur, refused := 0, 0
+	for i := 1; i <= 10_000 && refused < 5; i++ {
+		val := fmt.Sprintf("%05d", i)
+		blob := formatFields(map[string]string{"before": "1", "n": val})
+		err := s.RenewChanges(ctx, key(cur), ver, key(i), blob, exp, "u", exp, changeset.Write{Set: puts("n", val), Replayer: rp})
+		if b := s.Status().Bytes; b > bound {
+			t.Fatalf("after renewal %d the journal holds %d bytes, bound %d", i, b, bound)
+		}
+		switch {
+		case err == nil:
+			if refused > 0 {
+				t.Fatalf("renewal %d accepted after one was refused", i)
+			}
+			r, found, err := s.Load(ctx, key(i))
+			if err != nil || !found {
+				t.Fatalf("Load(%s) after its renewal: found %v, %v", key(i), found, err)
+			}
+			cur, ver = i, r.Version
+		case errors.Is(err, ErrJournalFull):
+			refused++
+			if _, found, _ := s.fallback.Load(ctx, key(i)); found {
+				t.Errorf("refused renewal created %s", key(i))
+			}
+		default:
+			t.Fatalf("renewal %d: %v", i, err)
+		}
+	}
+	if cur < 2000 || refused != 5 {
+		t.Fatalf("%d renewals accepted, %d refused; want thousands accepted, then refusals", cur, refused)
+	}
+	t.Logf("%d renewals fit in %d bytes", cur, bound)
+	st := s.Status()
+	if st.Refused != 5 || st.Pending != 1 || st.Entries != cur+1 {
+		t.Errorf("Status = %+v, want 5 refused, 1 pending, %d entries", st, cur+1)
+	}
+	if r, found, _ := s.Load(ctx, key(cur)); !found || parseFields(r.Blob)["n"] != fmt.Sprintf("%05d", cur) {
+		t.Errorf("newest key %s during the outage = %q (found %v)", key(cur), r.Blob, found)
+	}
+
+	p.mode.Store(faultOK)
+	waitDrained(t, s)
+	r, found, err := p.Store.Load(ctx, key(cur))
+	if err != nil || !found {
+		t.Fatalf("primary Load(%s): found %v, %v", key(cur), found, err)
+	}
+	if m := parseFields(r.Blob); m["before"] != "1" || m["n"] != fmt.Sprintf("%05d", cur) {
+		t.Errorf("newest key on the primary = %v, want before=1 and n=%05d", m, cur)
+	}
+	for i := range cur {
+		if _, ok := deleted.Load(key(i)); !ok {
+			t.Errorf("old key %s was not deleted on the primary", key(i))
+			break
+		}
+	}
+	if _, found, _ := p.Store.Load(ctx, key(0)); found {
+		t.Error("the key the session had before the outage is still on the primary")
+	}
+	for i := cur + 1; i <= cur+refused; i++ {
+		if _, found, _ := p.Store.Load(ctx, key(i)); found {
+			t.Errorf("refused renewal to %s reached the primary", key(i))
+		}
+	}
+	if keys, _ := p.Store.UserKeys(ctx, "u"); fmt.Sprint(keys) != "["+key(cur)+"]" {
+		t.Errorf("user index = %v, want [%s]", keys, key(cur))
+	}
+	if st := s.Status(); st.Entries != 0 || st.Bytes != 0 || st.Dropped != 0 {
+		t.Errorf("after recovery: %+v", st)
+	}
+	if n := rp.replays(); n != 1 {
+		t.Errorf("%d change sets replayed, want 1", n)
+	}
+}
+
+// TestExpiredTombstonePrunedWhenFull: when the journal is at its limit, a
+// tombstone whose record is dead anyway (its until has passed) is dropped
+// to make room; one that still shadows a live record is kept, and the
+// write after that is refused.
+func TestExpiredTombstonePrunedWhenFull(t *testing.T) {
+	p := newFaultStore(t)
+	s := newTestStore(t, p, WithFailureThreshold(1), WithJournalLimit(4), WithReplayRate(1000))
+	rp := &fieldReplayer{}
+	ctx := t.Context()
+	exp := time.Now().Add(time.Hour)
+	if _, err := p.Store.Save(ctx, "live", []byte("x=1;"), exp, 0); err != nil {
+		t.Fatal(err)
+	}
+	var deleted sync.Map
+	p.onDelete = func(k string) { deleted.Store(k, true) }
+	trip(t, s, p)
+	if err := s.DeleteUntil(ctx, "dead", time.Now().Add(-time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteUntil(ctx, "live", exp); err != nil {
+		t.Fatal(err)
+	}
+	saveCS(t, s, rp, "s0", 0, puts("v", "x"), map[string]string{"v": "x"})
+	saveCS(t, s, rp, "s1", 0, puts("v", "x"), map[string]string{"v": "x"})
+	if st := s.Status(); st.Entries != 4 || st.Refused != 0 {
+		t.Fatalf("Status = %+v, want the journal at its limit of 4 entries", st)
+	}
+	if !s.hasEntry("dead") {
+		t.Fatal("the expired tombstone was dropped before the journal was full")
+	}
+	saveCS(t, s, rp, "s2", 0, puts("v", "x"), map[string]string{"v": "x"})
+	if s.hasEntry("dead") {
+		t.Error("the expired tombstone is still journaled after a write needed its room")
+	}
+	if !s.hasEntry("live") {
+		t.Error("a tombstone that shadows a live record was dropped")
+	}
+	_, err := s.SaveChanges(ctx, "s3", []byte("v=x;"), exp, 0, changeset.Write{Set: puts("v", "x"), Replayer: rp})
+	if !errors.Is(err, ErrJournalFull) {
+		t.Errorf("write with the journal full of live entries: %v, want ErrJournalFull", err)
+	}
+	if st := s.Status(); st.Entries != 4 || st.Refused != 1 {
+		t.Errorf("Status = %+v, want 4 entries, 1 refused", st)
+	}
+
+	p.mode.Store(faultOK)
+	waitDrained(t, s)
+	if _, ok := deleted.Load("live"); !ok {
+		t.Error("the kept tombstone was not applied to the primary")
+	}
+	if _, ok := deleted.Load("dead"); ok {
+		t.Error("the dropped tombstone was applied to the primary")
+	}
+	if _, found, _ := p.Store.Load(ctx, "live"); found {
+		t.Error("live is still on the primary")
+	}
+}
+
+// TestReplayKeepsUserIndexInStep: the user index follows the records that
+// replay builds. A session renewed during the outage by a request that
+// could not know its user (its load was served by the fallback) is built on
+// the primary's record, bound to that record's user: the new key joins the
+// user's index and the old key leaves it. A session bound to a user by its
+// change set alone is added to that user's index.
+func TestReplayKeepsUserIndexInStep(t *testing.T) {
+	p := newFaultStore(t)
+	s := newTestStore(t, p, WithFailureThreshold(1), WithReplayRate(1000))
+	rp := &fieldReplayer{}
+	ctx := t.Context()
+	exp := time.Now().Add(time.Hour)
+	if _, err := p.Store.Save(ctx, "a", []byte("user=u;x=1;"), exp, 0); err != nil {
+		t.Fatal(err)
+	}
+	p.Store.AddUserKey(ctx, "u", "a", exp)
+	trip(t, s, p)
+	if err := s.RenewChanges(ctx, "a", 0, "b", []byte("y=2;"), exp, "", time.Time{}, changeset.Write{Set: puts("y", "2"), Replayer: rp}); err != nil {
+		t.Fatal(err)
+	}
+	bound := puts("z", "3")
+	bound.SetUser("v")
+	saveCS(t, s, rp, "n", 0, bound, map[string]string{"user": "v", "z": "3"})
+
+	p.mode.Store(faultOK)
+	waitDrained(t, s)
+	if r, found, _ := p.Store.Load(ctx, "b"); !found || string(r.Blob) != "user=u;x=1;y=2;" {
+		t.Errorf("primary b = %q (found %v), want a's record and the outage's change", r.Blob, found)
+	}
+	if _, found, _ := p.Store.Load(ctx, "a"); found {
+		t.Error("a is still on the primary")
+	}
+	for user, want := range map[string]string{"u": "[b]", "v": "[n]"} {
+		if keys, err := p.Store.UserKeys(ctx, user); err != nil || fmt.Sprint(keys) != want {
+			t.Errorf("user index of %s = %v (%v), want %s", user, keys, err, want)
+		}
 	}
 }

@@ -298,26 +298,30 @@ func TestLogoutDuringOutage(t *testing.T) {
 
 // TestMergeOnRecovery: a session that exists only in Redis and is modified
 // during the outage is merged on recovery, not overwritten: keys set before
-// and during the outage are both there.
+// and during the outage are both there, and the user stays bound. Its load
+// during the outage cannot tell what Redis holds, so its first write moves
+// it to a fresh ID, built on Redis's record on recovery; the old ID then
+// carries nothing.
 func TestMergeOnRecovery(t *testing.T) {
 	e := newEnv(t, nil)
 	a := e.browser()
 	a.must("POST", "/login/dave", false)
 	a.must("POST", "/set/before/1", false)
 	a.must("POST", "/set/both/old", false)
-	handle := a.must("GET", "/handle", false).body
+	oldCookie := a.cookie()
+	oldHandle := a.must("GET", "/handle", false).body
 
 	e.redis.Stop()
 	if r := a.must("GET", "/get/before", true); r.body != "-" {
 		t.Errorf("degraded view of a Redis-only session = %q, want empty", r.body)
 	}
 	a.must("POST", "/set/during/2", true)
+	if a.cookie() == oldCookie {
+		t.Error("the first write of a session loaded from the fallback kept its ID")
+	}
 	a.must("POST", "/set/both/new", true)
 	e.redis.Cont()
 	e.waitRecovered()
-	if h := a.must("GET", "/handle", false).body; h != handle {
-		t.Error("the session got a new ID during the outage")
-	}
 	for k, want := range map[string]string{"before": "1", "during": "2", "both": "new"} {
 		if r := a.must("GET", "/get/"+k, false); r.body != want {
 			t.Errorf("%s after recovery = %q, want %q", k, r.body, want)
@@ -326,6 +330,22 @@ func TestMergeOnRecovery(t *testing.T) {
 	t.Run("UserKept", func(t *testing.T) {
 		if r := a.get("/me"); r.status != 200 || r.body != "dave" {
 			t.Errorf("after recovery /me = %d %q, want 200 dave: the outage write replaced the user", r.status, r.body)
+		}
+		handle := a.must("GET", "/handle", false).body
+		if handle == oldHandle {
+			t.Error("the session kept the ID its degraded load could not vouch for")
+		}
+		if keys, err := e.store.UserKeys(t.Context(), "dave"); err != nil || len(keys) != 1 || keys[0] != handle {
+			t.Errorf("dave's sessions after recovery: %v, %v; want only %s", keys, err, handle)
+		}
+	})
+	t.Run("OldIDEmpty", func(t *testing.T) {
+		old := e.withCookie(oldCookie)
+		if r := old.get("/me"); r.status != 401 {
+			t.Errorf("old cookie after recovery: /me = %d %q, want 401", r.status, r.body)
+		}
+		if r := old.get("/get/before"); r.body != "-" {
+			t.Errorf("old cookie after recovery: before = %q, want nothing", r.body)
 		}
 	})
 }

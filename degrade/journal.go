@@ -116,24 +116,21 @@ func (s *Store) account(e *entry) {
 	s.mu.Unlock()
 }
 
-// reserve checks that growing the journal by grow bytes, and by one entry
-// if newEntry, keeps it within its bounds, and refuses the write (logged
-// once per outage, counted) otherwise.
+// reserve checks that growing the journal by grow bytes keeps it within
+// its byte bound and, for a write that created its entry (newEntry: the
+// entry is already in the journal, counted), within its entry bound, and
+// refuses the write (logged once per outage, counted) otherwise. Callers
+// hold the entries the write locked.
 func (s *Store) reserve(ctx context.Context, op string, grow int, newEntry bool) error {
 	s.mu.Lock()
-	entries := len(s.journal) + len(s.moved)
-	full := (grow > 0 && s.bytes+int64(grow) > s.cfg.journalBytes) || (newEntry && entries >= s.cfg.journalLimit)
-	if full && s.pruneLocked(time.Now()) > 0 {
-		entries = len(s.journal) + len(s.moved)
-		full = (grow > 0 && s.bytes+int64(grow) > s.cfg.journalBytes) || (newEntry && entries >= s.cfg.journalLimit)
-	}
+	full := s.overflowLocked(grow, newEntry)
 	var first bool
 	if full {
 		s.refused++
 		first = !s.fullLogged
 		s.fullLogged = true
 	}
-	bytes := s.bytes
+	bytes, entries := s.bytes, len(s.journal)+len(s.moved)
 	s.mu.Unlock()
 	if !full {
 		return nil
@@ -144,6 +141,29 @@ func (s *Store) reserve(ctx context.Context, op string, grow int, newEntry bool)
 	}
 	s.cfg.observer.JournalFull()
 	return opError(op, ErrJournalFull)
+}
+
+// overflowLocked reports whether growing the journal by grow bytes, with
+// the entries it holds (newEntry: one of them new), crosses a bound, after
+// pruning expired tombstones if it does. Callers hold s.mu.
+func (s *Store) overflowLocked(grow int, newEntry bool) bool {
+	over := func() bool {
+		entries := len(s.journal) + len(s.moved)
+		return (grow > 0 && s.bytes+int64(grow) > s.cfg.journalBytes) || (newEntry && entries > s.cfg.journalLimit)
+	}
+	if !over() {
+		return false
+	}
+	s.pruneLocked(time.Now())
+	return over()
+}
+
+// roomFor reports whether an entry of grow bytes that is not in the journal
+// yet fits within its bounds.
+func (s *Store) roomFor(grow int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.journal)+len(s.moved) < s.cfg.journalLimit && s.bytes+int64(grow) <= s.cfg.journalBytes
 }
 
 // pruneLocked drops tombstones whose records are dead anyway and returns

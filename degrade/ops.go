@@ -214,7 +214,7 @@ func (s *Store) Touch(ctx context.Context, key string, expiry time.Time) error {
 	if expiry.IsZero() {
 		return opError("touch", backends.ErrNoExpiry)
 	}
-	if !s.hasEntry(key) && s.reserve(ctx, "touch", 200, true) != nil {
+	if !s.hasEntry(key) && !s.roomFor(200) {
 		err := s.fallback.Touch(ctx, key, expiry)
 		if err == nil {
 			backends.MarkDegraded(ctx)
