@@ -26,11 +26,14 @@
 //	Touch         1   PEXPIREAT
 //	Delete        1   DEL
 //	Renew         1   EVALSHA on one server or Sentinel (atomic: version check, create, delete, index);
-//	                  2 in Cluster (create the new record; then a pipeline: check the old record's
-//	                  version and delete it, index the new one), 3 when that check conflicts
+//	                  in Cluster one per step: create the new record, index it (with a user), check
+//	                  the old record's version and delete it: 2 or 3, one more when that fails
 //	AddUserKey    1   EVALSHA on the index
 //	RemoveUserKey 1   ZREM
 //	UserKeys      2-3 ZRANGE BYSCORE, a pipeline of EXISTS, ZREM of stale entries
+//	LimitUserKeys 1   EVALSHA on one server or Sentinel (atomic: check, pick, delete records and entries);
+//	                  up to 4 in Cluster (ZRANGE BYSCORE, a pipeline of EXISTS, EVALSHA on the index,
+//	                  a pipeline of DEL)
 //	Keys, Count   SCAN MATCH prefix* TYPE hash, COUNT 500, on every master
 //
 // A script missing from the server's cache (after a restart, a failover or
