@@ -15,8 +15,7 @@ func init() {
 		testCase{name: "DeletedRecordsHidden", fn: testUserIndexDeleted},
 		testCase{name: "ExpiredRecordsHidden", fn: testUserIndexExpired},
 		testCase{name: "TouchedRecordsListed", fn: testUserIndexTouched},
-		testCase{name: "LaterDeadlineExtends", fn: testUserIndexLaterDeadline},
-		testCase{name: "EarlierDeadlineShortensNothing", fn: testUserIndexEarlierDeadline},
+		testCase{name: "DeadlinesOnlyMoveLater", fn: testUserIndexDeadlines},
 	)
 	register("Renewer",
 		testCase{name: "MovesRecordAndIndex", fn: testRenewMoves},
@@ -158,63 +157,52 @@ func testUserIndexTouched(t *testing.T, s backends.Store) {
 	wantUserKeys(t, ui, "alice", "k")
 }
 
-// shortDeadline is the index deadline of the entries that the deadline tests
-// move later: long enough to be in the future when the entry is added on a
-// loaded machine, short enough to wait out.
+// shortDeadline is the index deadline of the entries that
+// testUserIndexDeadlines moves later: long enough to be in the future when
+// the entry is added on a loaded machine, short enough to wait out.
 const shortDeadline = shortTTL
 
-// waitOut sleeps until the short deadline of entries added at start has
-// passed by a margin.
-func waitOut(start time.Time) {
-	time.Sleep(time.Until(start.Add(shortDeadline + earlyMargin)))
-}
-
-// testUserIndexLaterDeadline: a session whose deadline is extended (a
-// remember-me set after login) is indexed again with the later deadline,
-// and its entry must outlive the first one. The same holds for an entry
-// added by Renew.
-func testUserIndexLaterDeadline(t *testing.T, s backends.Store) {
+// testUserIndexDeadlines: an entry's deadline only ever moves later, and
+// no entry shortens another's. The cases, checked after one wait past the
+// short deadline:
+//   - "extended": a session whose deadline is extended (remember-me set
+//     after login) is indexed again with the later deadline, and its entry
+//     outlives the first deadline;
+//   - "renewed": the same for an entry added by Renew;
+//   - "again": an entry added again with an earlier deadline (a stale
+//     writer) keeps its later one;
+//   - "long" and "brief": an entry with an earlier deadline than the others
+//     (a short session of a user with long ones) shortens nothing else.
+func testUserIndexDeadlines(t *testing.T, s backends.Store) {
 	ui := s.(backends.UserIndex)
 	start := time.Now()
 	short := start.Add(shortDeadline)
-	save(t, s, "k", []byte("x"), hour(), 0)
-	addUserKey(t, ui, "alice", "k", short)
-	addUserKey(t, ui, "alice", "k", time.Now().Add(48*time.Hour))
-	want := []string{"k"}
+	later := start.Add(48 * time.Hour)
+	for _, k := range []string{"extended", "long", "again", "brief"} {
+		save(t, s, k, []byte(k), hour(), 0)
+	}
+	addUserKey(t, ui, "alice", "extended", short)
+	addUserKey(t, ui, "alice", "extended", later)
+	addUserKey(t, ui, "alice", "long", day())
+	addUserKey(t, ui, "alice", "again", day())
+	addUserKey(t, ui, "alice", "brief", short)
+	addUserKey(t, ui, "alice", "again", short)
+	want := []string{"again", "extended", "long"}
 	if r, ok := s.(backends.Renewer); ok {
 		save(t, s, "old", []byte("y"), hour(), 0)
 		addUserKey(t, ui, "alice", "old", short)
 		if err := r.Renew(t.Context(), "old", 1, "renewed", []byte("y"), hour(), "alice", short); err != nil {
 			t.Fatalf("Renew: %v", err)
 		}
-		addUserKey(t, ui, "alice", "renewed", time.Now().Add(48*time.Hour))
+		addUserKey(t, ui, "alice", "renewed", later)
 		want = append(want, "renewed")
 	}
-	waitOut(start)
-	wantUserKeys(t, ui, "alice", want...)
-}
-
-// testUserIndexEarlierDeadline: adding an entry with an earlier deadline
-// than the others (a short session of a user with long ones), or adding an
-// entry again with an earlier deadline than it had (a stale writer), keeps
-// every entry until its latest deadline.
-func testUserIndexEarlierDeadline(t *testing.T, s backends.Store) {
-	ui := s.(backends.UserIndex)
-	start := time.Now()
-	short := start.Add(shortDeadline)
-	for _, k := range []string{"long", "again", "brief"} {
-		save(t, s, k, []byte(k), hour(), 0)
-	}
-	addUserKey(t, ui, "alice", "long", day())
-	addUserKey(t, ui, "alice", "again", day())
-	addUserKey(t, ui, "alice", "brief", short)
-	addUserKey(t, ui, "alice", "again", short)
-	waitOut(start)
+	time.Sleep(time.Until(short.Add(earlyMargin)))
 	keys := userKeys(t, ui, "alice")
 	// "brief" is past its deadline: the store may list it (its record
 	// exists) or not.
 	keys = slices.DeleteFunc(keys, func(k string) bool { return k == "brief" })
-	if want := []string{"again", "long"}; !slices.Equal(keys, want) {
+	if !slices.Equal(keys, want) {
 		t.Errorf("UserKeys(alice) = %q (ignoring brief), want %q", keys, want)
 	}
 }
