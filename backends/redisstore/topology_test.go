@@ -198,6 +198,26 @@ func TestCluster(t *testing.T) {
 		testRenewAfterLogout(t, st, cc, &rt, 4)
 	})
 
+	t.Run("LimitUserKeys", func(t *testing.T) {
+		var rt redistest.RoundTrips
+		cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs(), ContextTimeoutEnabled: true})
+		t.Cleanup(func() { _ = cc.Close() })
+		cc.AddHook(&rt)
+		testLimitRoundTrips(t, newStore(t, cc, redisstore.WithTimeout(suiteTimeout)), cc, &rt, 4)
+	})
+
+	// Every partial failure of the renewal in steps either completes it or
+	// leaves the old record and the index as they were.
+	t.Run("RenewFaults", func(t *testing.T) {
+		var h faultHook
+		cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs(), ContextTimeoutEnabled: true})
+		t.Cleanup(func() { _ = cc.Close() })
+		cc.AddHook(&h)
+		testRenewFaults(t, &h, func(t *testing.T) (*redisstore.Store, redis.UniversalClient) {
+			return newStore(t, cc, redisstore.WithTimeout(suiteTimeout)), cc
+		}, stepFaults)
+	})
+
 	// A taken new key is found first and changes nothing, neither the
 	// records nor either user's index.
 	t.Run("RenewOntoTakenKey", func(t *testing.T) {
