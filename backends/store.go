@@ -277,7 +277,12 @@ type UserLimiter interface {
 // ErrOutcomeUnknown is matched by the error of a write whose outcome the
 // store cannot tell: the request may or may not have taken effect (its reply
 // was lost to a network failure or a timeout, or the store gave up waiting).
-// The error matches ErrUnavailable too when an outage caused it.
+// The error matches ErrUnavailable too when an outage caused it. Stores
+// document which operations return it; a store that never loses track of a
+// write (an in-memory one) never does.
+//
+// Save with a past expiry (a delete-if-version) returns it when it cannot
+// tell whether the record was deleted.
 //
 // Renew returns it when it cannot tell whether the renewal happened. Then
 // the session is under oldKey, under newKey, or (on stores that renew in

@@ -156,6 +156,16 @@ func parseRecord(res any) (backends.Record, error) {
 // Save stores blob under key if the stored version equals expected (see
 // backends.Store). One round trip: one EVALSHA that compares the version and
 // writes the hash and its PEXPIREAT atomically (HGET, HSET, PEXPIREAT).
+//
+// With an expiry that has passed, Save is a delete-if-version (DEL instead
+// of the writes), and its script is sent at most once: retried after a lost
+// reply, it would find the record it deleted gone and report a conflict,
+// which a step-wise renewal would take for a logout. When it was sent and no
+// reply came back, Save returns an error matching backends.ErrOutcomeUnknown
+// (and backends.ErrUnavailable for an outage): the record may or may not be
+// deleted. A write whose reply is lost may be retried by go-redis and then
+// report a conflict although it was applied; a caller that merges on
+// conflict finds its own write and applies its changes again.
 func (s *Store) Save(ctx context.Context, key string, blob []byte, expiry time.Time, expected uint64) (uint64, error) {
 	c, cancel, err := s.begin(ctx, "save")
 	if err != nil {
@@ -165,18 +175,38 @@ func (s *Store) Save(ctx context.Context, key string, blob []byte, expiry time.T
 	if expiry.IsZero() {
 		return 0, opError(ctx, "save", backends.ErrNoExpiry)
 	}
-	del := "0"
-	if !expiry.After(time.Now()) {
-		del = "1"
-	}
+	del := !expiry.After(time.Now())
+	keys := []string{s.recordKey(key)}
+	args := []any{strconv.FormatUint(expected, 10), strconv.FormatUint(expected+1, 10), blob, unixMilli(expiry), "0"}
 	var res int64
-	err = s.do(c, func(c context.Context) error {
-		var e error
-		res, e = saveScript.Run(c, s.client, []string{s.recordKey(key)},
-			strconv.FormatUint(expected, 10), strconv.FormatUint(expected+1, 10),
-			blob, unixMilli(expiry), del).Int64()
-		return e
-	})
+	if !del {
+		err = s.do(c, func(c context.Context) error {
+			var e error
+			res, e = saveScript.Run(c, s.client, keys, args...).Int64()
+			return e
+		})
+	} else {
+		args[2], args[4] = "", "1" // no blob to send for a delete
+		var g sendGate
+		var finished bool
+		finished, err = s.run(c, func(c context.Context) error {
+			if err := c.Err(); err != nil {
+				return err
+			}
+			if !g.send() {
+				return errAbandoned
+			}
+			var e error
+			res, e = s.runOnce(c, saveScript, saveLua, keys, args...).Int64()
+			if e != nil && !notRun(e) {
+				e = unknownOutcome("the record may or may not be deleted", e)
+			}
+			return e
+		})
+		if err != nil && !finished && !g.abandon() {
+			err = unknownOutcome("gave up waiting for the delete", err)
+		}
+	}
 	if err != nil {
 		return 0, opError(ctx, "save", err)
 	}

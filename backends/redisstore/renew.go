@@ -146,9 +146,9 @@ func (g *sendGate) abandon() bool {
 	return g.state.CompareAndSwap(gateOpen, gateAbandoned) || g.state.Load() == gateAbandoned
 }
 
-// errAbandoned ends a renewal whose caller stopped waiting before the
-// deleting script was sent.
-var errAbandoned = errors.New("the caller stopped waiting before the old record was touched")
+// errAbandoned ends a renewal (or a delete) whose caller stopped waiting
+// before the deleting script was sent.
+var errAbandoned = errors.New("the caller stopped waiting before the deleting script was sent")
 
 // inOneScript is the renewal on one server: renewScript, sent once.
 func (r *renewal) inOneScript(c context.Context) error {

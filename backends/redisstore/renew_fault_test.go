@@ -571,3 +571,34 @@ func TestRenewCallerGivesUp(t *testing.T) {
 		testRenewCallerGivesUp(t, ring(t), oldRecord, true)
 	})
 }
+
+// TestDeleteIfVersionReplyLost: a Save with a past expiry (delete if the
+// version matches) whose reply is lost on the wire must not be retried into
+// a false conflict: a step-wise renewal that deleted the old record would
+// take that conflict for a logout and remove the new one, losing the
+// session. The outcome is reported as unknown.
+func TestDeleteIfVersionReplyLost(t *testing.T) {
+	srv := redistest.StartServer(t)
+	var marker atomic.Pointer[[]byte]
+	p := startCutProxy(t, srv.Addr(), &marker)
+	c := client(t, p.Addr())
+	s := newStore(t, c)
+	ctx := t.Context()
+	if err := s.LoadScripts(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Save(ctx, faultOld, []byte(faultOld), time.Now().Add(time.Hour), 0); err != nil {
+		t.Fatal(err)
+	}
+	m := []byte(recordKey(s, faultOld))
+	marker.Store(&m)
+	_, err := s.Save(ctx, faultOld, nil, time.Now().Add(-time.Second), 1)
+	if marker.Load() != nil {
+		t.Fatalf("the proxy cut nothing (Save: %v)", err)
+	}
+	t.Logf("Save: %v", err)
+	if !errors.Is(err, backends.ErrOutcomeUnknown) || !backends.IsUnavailable(err) || backends.IsConflict(err) {
+		t.Errorf("Save = %v, want an error matching ErrOutcomeUnknown and ErrUnavailable, not ErrConflict", err)
+	}
+	wantAbsent(t, s, c, faultOld)
+}
