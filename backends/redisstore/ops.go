@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -83,6 +84,11 @@ func (s *Store) indexKey(userID string) string {
 	sum := sha256.Sum256([]byte(userID))
 	return s.prefix + "user:{" + hex.EncodeToString(sum[:])[:indexKeyHexLen] + "}"
 }
+
+// revokingKey returns the set of userID's sessions that LimitUserKeys took
+// out of the index in Cluster and whose records may still exist: the index
+// key + ":revoking", in the index's slot.
+func (s *Store) revokingKey(userID string) string { return s.indexKey(userID) + ":revoking" }
 
 func unixMilli(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
 
@@ -290,9 +296,10 @@ func (s *Store) RemoveUserKey(ctx context.Context, userID, key string) error {
 }
 
 // UserKeys returns the keys of userID's sessions whose records exist. It
-// reads the index (ZRANGE BYSCORE from now), checks the records with one
-// pipeline of EXISTS (one batch per node in Cluster), and removes the entries
-// of missing records with ZREM: two or three round trips.
+// reads the index (ZRANGE BYSCORE from now; in Cluster, in the same round
+// trip, the sessions LimitUserKeys is revoking), checks the records with one
+// pipeline of EXISTS (one batch per node in Cluster), and removes the
+// entries of missing records with ZREM: two or three round trips.
 func (s *Store) UserKeys(ctx context.Context, userID string) ([]string, error) {
 	c, cancel, err := s.begin(ctx, "user_keys")
 	if err != nil {
@@ -302,9 +309,7 @@ func (s *Store) UserKeys(ctx context.Context, userID string) ([]string, error) {
 	var live []string
 	err = s.do(c, func(c context.Context) error {
 		idx := s.indexKey(userID)
-		members, err := s.client.ZRangeByScore(c, idx, &redis.ZRangeBy{
-			Min: "(" + unixMilli(time.Now()), Max: "+inf",
-		}).Result()
+		members, err := s.indexMembers(c, userID)
 		if err != nil || len(members) == 0 {
 			return err
 		}
@@ -327,7 +332,12 @@ func (s *Store) UserKeys(ctx context.Context, userID string) ([]string, error) {
 		}
 		if len(dead) > 0 {
 			// Best effort: a failed cleanup leaves entries the next call drops.
-			_ = s.client.ZRem(c, idx, dead...).Err()
+			pipe := s.client.Pipeline()
+			pipe.ZRem(c, idx, dead...)
+			if !s.single {
+				pipe.ZRem(c, s.revokingKey(userID), dead...)
+			}
+			_, _ = pipe.Exec(c)
 		}
 		live = out
 		return nil
@@ -336,6 +346,29 @@ func (s *Store) UserKeys(ctx context.Context, userID string) ([]string, error) {
 		return nil, opError(ctx, "user_keys", err)
 	}
 	return live, nil
+}
+
+// indexMembers reads the members of userID's index whose deadlines have not
+// passed and, in Cluster, those of its revoking set (see revokingKey), in
+// one round trip.
+func (s *Store) indexMembers(c context.Context, userID string) ([]string, error) {
+	byScore := &redis.ZRangeBy{Min: "(" + unixMilli(time.Now()), Max: "+inf"}
+	if s.single {
+		return s.client.ZRangeByScore(c, s.indexKey(userID), byScore).Result()
+	}
+	pipe := s.client.Pipeline()
+	indexed := pipe.ZRangeByScore(c, s.indexKey(userID), byScore)
+	revoking := pipe.ZRange(c, s.revokingKey(userID), 0, -1)
+	if _, err := pipe.Exec(c); err != nil {
+		return nil, err
+	}
+	members := indexed.Val()
+	for _, m := range revoking.Val() {
+		if !slices.Contains(members, m) {
+			members = append(members, m)
+		}
+	}
+	return members, nil
 }
 
 // LimitUserKeys deletes the records and index entries of userID's live
@@ -351,23 +384,29 @@ func (s *Store) UserKeys(ctx context.Context, userID string) ([]string, error) {
 // In Cluster (and with a Ring) the records live in other slots than the
 // index, which no script can cover. It takes up to four round trips:
 //
-//  1. ZRANGE BYSCORE reads the index (nothing more when it is empty);
-//  2. one pipeline of EXISTS checks the records (one batch per node);
-//  3. a script on the index removes the entries of the records found
-//     missing, picks the victims among the others (and among entries added
-//     since step 1, counted as live) and removes them from the index;
-//  4. one pipeline of DEL deletes the victims' records.
+//  1. ZRANGE BYSCORE reads the index, and ZRANGE the user's revoking set
+//     (both in the index's slot; nothing more when both are empty);
+//  2. one pipeline of EXISTS checks their records (one batch per node);
+//  3. a script on the index's slot drops the members whose records were
+//     found missing, picks the victims among the other index entries (and
+//     among entries added since step 1, counted as live), moves them from
+//     the index to the revoking set and returns that set;
+//  4. one pipeline of DEL deletes the records of the revoking set.
 //
 // Step 3 is atomic on the index, so concurrent calls for one user see each
-// other's removals: when several callers each index a new session and call
+// other's picks: when several callers each index a new session and call
 // LimitUserKeys with max 1 and their own key as keep, exactly one of those
 // sessions survives, as with one server. What is not atomic: a record
 // deleted or renewed away by someone else between steps 2 and 3 still
 // counts as live in step 3, so that call may delete one more session per
 // such record than the limit needs (never keep); and records are deleted
-// in step 4, after their entries left the index. If step 4 fails, the error
-// matches backends.ErrUnavailable (for an outage) and the returned keys are
-// out of the index but may still have records: delete them.
+// in step 4, after their entries left the index. A victim stays in the
+// revoking set (which UserKeys lists too) until a later call finds its
+// record gone, so a lost reply or a failed step 4 never leaves a session
+// alive and unlisted: the next LimitUserKeys of the user deletes it. If
+// step 4 fails, the error matches backends.ErrUnavailable (for an outage)
+// and the returned keys may still have records: delete them. Without a
+// failure, the returned keys are those whose records this call deleted.
 func (s *Store) LimitUserKeys(ctx context.Context, userID, keep string, max int) ([]string, error) {
 	c, cancel, err := s.begin(ctx, "limit_user_keys")
 	if err != nil {
@@ -386,7 +425,7 @@ func (s *Store) LimitUserKeys(ctx context.Context, userID, keep string, max int)
 			victims = res
 			return err
 		}
-		members, err := s.client.ZRangeByScore(c, idx, &redis.ZRangeBy{Min: "(" + now, Max: "+inf"}).Result()
+		members, err := s.indexMembers(c, userID)
 		if err != nil || len(members) == 0 {
 			return err
 		}
@@ -404,17 +443,23 @@ func (s *Store) LimitUserKeys(ctx context.Context, userID, keep string, max int)
 				args = append(args, m)
 			}
 		}
-		res, err := limitIndexScript.Run(c, s.client, []string{idx}, args...).StringSlice()
-		if err != nil || len(res) == 0 {
+		revoking, err := limitIndexScript.Run(c, s.client, []string{idx, s.revokingKey(userID)}, args...).StringSlice()
+		if err != nil || len(revoking) == 0 {
 			return err
 		}
-		victims = res
 		pipe = s.client.Pipeline()
-		for _, m := range res {
-			pipe.Del(c, s.recordKey(m))
+		dels := make([]*redis.IntCmd, len(revoking))
+		for i, m := range revoking {
+			dels[i] = pipe.Del(c, s.recordKey(m))
 		}
 		if _, err := pipe.Exec(c); err != nil {
-			return fmt.Errorf("%d sessions removed from the index, deleting their records failed: %w", len(res), err)
+			victims = revoking
+			return fmt.Errorf("%d sessions removed from the index, deleting their records failed: %w", len(revoking), err)
+		}
+		for i, m := range revoking {
+			if dels[i].Val() == 1 {
+				victims = append(victims, m)
+			}
 		}
 		return nil
 	})

@@ -35,6 +35,8 @@ type fault struct {
 	lost bool
 	// pipeline selects pipelines rather than single commands.
 	pipeline bool
+	// name, if set, is the command that must touch key ("del", ...).
+	name string
 }
 
 // faultHook is a go-redis hook that injects armed faults, each once.
@@ -68,7 +70,7 @@ func (h *faultHook) take(pipeline bool, cmds ...redis.Cmder) (fault, bool) {
 			continue
 		}
 		for _, cmd := range cmds {
-			if commandKey(cmd) == f.key {
+			if commandKey(cmd) == f.key && (f.name == "" || cmd.Name() == f.name) {
 				h.armed = slices.Delete(h.armed, i, i+1)
 				h.fired = append(h.fired, f)
 				return f, true
@@ -301,21 +303,58 @@ func TestRenewFaultsRing(t *testing.T) {
 	}, stepFaults)
 }
 
-// cutProxy forwards TCP connections to a Redis server. When armed with a
-// marker, the first connection that forwards a write containing it lets
-// the server run the command, swallows the reply and drops the connection:
-// a reply lost on the wire, which go-redis sees as a reset or EOF and would
+// cutMarker says which write a cutProxy cuts: the skip+1-th write that
+// contains pattern, once armed. It may be shared by several proxies.
+type cutMarker struct {
+	mu      sync.Mutex
+	pattern []byte
+	skip    int
+	armed   bool
+}
+
+func (m *cutMarker) arm(pattern []byte, skip int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.pattern, m.skip, m.armed = pattern, skip, true
+}
+
+// match reports whether chunk is the write to cut, and then disarms.
+func (m *cutMarker) match(chunk []byte) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.armed || !bytes.Contains(chunk, m.pattern) {
+		return false
+	}
+	if m.skip > 0 {
+		m.skip--
+		return false
+	}
+	m.armed = false
+	return true
+}
+
+// fired reports whether the armed cut happened.
+func (m *cutMarker) fired() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return !m.armed
+}
+
+// cutProxy forwards TCP connections to a Redis server. When its marker is
+// armed, the connection that forwards the write the marker selects lets the
+// server run the command, swallows the reply and drops the connection: a
+// reply lost on the wire, which go-redis sees as a reset or EOF and would
 // normally retry.
 type cutProxy struct {
 	ln     net.Listener
 	target string
-	marker *atomic.Pointer[[]byte]
+	marker *cutMarker
 	wg     sync.WaitGroup
 	mu     sync.Mutex
 	conns  []net.Conn
 }
 
-func startCutProxy(t *testing.T, target string, marker *atomic.Pointer[[]byte]) *cutProxy {
+func startCutProxy(t *testing.T, target string, marker *cutMarker) *cutProxy {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -356,7 +395,7 @@ func (p *cutProxy) accept() {
 			for {
 				n, err := client.Read(buf)
 				if n > 0 {
-					if m := p.marker.Load(); m != nil && bytes.Contains(buf[:n], *m) && p.marker.CompareAndSwap(m, nil) {
+					if p.marker.match(buf[:n]) {
 						cut.Store(true)
 					}
 					if _, werr := server.Write(buf[:n]); werr != nil {
@@ -397,7 +436,7 @@ func (p *cutProxy) accept() {
 // conflict for a renewal that happened, and the caller would lose the
 // session. The store sends that script once and reports the unknown
 // outcome instead, with the session safe under the new key.
-func testReplyLostOnTheWire(t *testing.T, s *redisstore.Store, c redis.UniversalClient, marker *atomic.Pointer[[]byte]) {
+func testReplyLostOnTheWire(t *testing.T, s *redisstore.Store, c redis.UniversalClient, marker *cutMarker) {
 	ctx := t.Context()
 	exp := time.Now().Add(time.Hour)
 	day := time.Now().Add(24 * time.Hour)
@@ -411,10 +450,9 @@ func testReplyLostOnTheWire(t *testing.T, s *redisstore.Store, c redis.Universal
 	if err := s.LoadScripts(ctx); err != nil {
 		t.Fatal(err)
 	}
-	m := []byte(recordKey(s, faultOld))
-	marker.Store(&m)
+	marker.arm([]byte(recordKey(s, faultOld)), 0)
 	err := s.Renew(ctx, faultOld, 1, faultNew, []byte("carried"), exp, "alice", day)
-	if marker.Load() != nil {
+	if !marker.fired() {
 		t.Fatalf("the proxy cut nothing (Renew: %v)", err)
 	}
 	t.Logf("Renew: %v", err)
@@ -431,7 +469,7 @@ func testReplyLostOnTheWire(t *testing.T, s *redisstore.Store, c redis.Universal
 func TestRenewReplyLostOnTheWire(t *testing.T) {
 	t.Run("OneServer", func(t *testing.T) {
 		srv := redistest.StartServer(t)
-		var marker atomic.Pointer[[]byte]
+		var marker cutMarker
 		p := startCutProxy(t, srv.Addr(), &marker)
 		c := client(t, p.Addr())
 		testReplyLostOnTheWire(t, newStore(t, c), c, &marker)
@@ -440,7 +478,7 @@ func TestRenewReplyLostOnTheWire(t *testing.T) {
 		if testing.Short() {
 			t.Skip("starts two servers")
 		}
-		var marker atomic.Pointer[[]byte]
+		var marker cutMarker
 		a := startCutProxy(t, redistest.StartServer(t).Addr(), &marker)
 		b := startCutProxy(t, redistest.StartServer(t).Addr(), &marker)
 		ring := redis.NewRing(&redis.RingOptions{Addrs: map[string]string{"a": a.Addr(), "b": b.Addr()}, ContextTimeoutEnabled: true})
@@ -579,7 +617,7 @@ func TestRenewCallerGivesUp(t *testing.T) {
 // session. The outcome is reported as unknown.
 func TestDeleteIfVersionReplyLost(t *testing.T) {
 	srv := redistest.StartServer(t)
-	var marker atomic.Pointer[[]byte]
+	var marker cutMarker
 	p := startCutProxy(t, srv.Addr(), &marker)
 	c := client(t, p.Addr())
 	s := newStore(t, c)
@@ -590,10 +628,9 @@ func TestDeleteIfVersionReplyLost(t *testing.T) {
 	if _, err := s.Save(ctx, faultOld, []byte(faultOld), time.Now().Add(time.Hour), 0); err != nil {
 		t.Fatal(err)
 	}
-	m := []byte(recordKey(s, faultOld))
-	marker.Store(&m)
+	marker.arm([]byte(recordKey(s, faultOld)), 0)
 	_, err := s.Save(ctx, faultOld, nil, time.Now().Add(-time.Second), 1)
-	if marker.Load() != nil {
+	if !marker.fired() {
 		t.Fatalf("the proxy cut nothing (Save: %v)", err)
 	}
 	t.Logf("Save: %v", err)

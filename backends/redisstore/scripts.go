@@ -143,16 +143,19 @@ return 1
 // order), removes them from the index and returns them. isLive(m) says
 // whether member m's record is live. Entries past their deadline and those
 // of dead records are removed and not counted; keep counts but is never a
-// victim. Members are removed one at a time (no unpack, whose stack is
-// bounded).
+// victim. When pending is given, each victim moves there with its deadline
+// (see limitIndexScript). Members are removed one at a time (no unpack,
+// whose stack is bounded).
 const limitLua = `
-local function limit(k, now, keep, max, isLive)
+local function limit(k, now, keep, max, isLive, pending)
   redis.call('ZREMRANGEBYSCORE', k, '-inf', now)
-  local members = redis.call('ZRANGE', k, 0, -1)
-  local live = {}
-  for _, m in ipairs(members) do
+  local entries = redis.call('ZRANGE', k, 0, -1, 'WITHSCORES')
+  local live, score = {}, {}
+  for i = 1, #entries, 2 do
+    local m = entries[i]
     if isLive(m) then
       live[#live + 1] = m
+      score[m] = entries[i + 1]
     else
       redis.call('ZREM', k, m)
     end
@@ -163,6 +166,7 @@ local function limit(k, now, keep, max, isLive)
     if excess <= 0 then break end
     if m ~= keep then
       redis.call('ZREM', k, m)
+      if pending then redis.call('ZADD', pending, score[m], m) end
       victims[#victims + 1] = m
       excess = excess - 1
     end
@@ -190,19 +194,30 @@ return victims
 `)
 
 // limitIndexScript is the index step of a per-user limit in Cluster, where
-// the records live in other slots: the caller checked the records before
-// and passes those it found missing; every other member (including those
-// added since) counts as live. It removes the victims from the index and
-// returns them; the caller deletes their records.
+// the records live in other slots: the caller checked the records (of the
+// index and of the pending set) before and passes those it found missing;
+// every other member (including those added since) counts as live. It moves
+// the victims from the index to the pending set (a sorted set like the
+// index, in its slot), drops the missing members from both, and returns
+// every member of the pending set: the keys whose records the caller must
+// delete. A victim stays pending until a later call finds its record gone,
+// so a lost reply, a retried script or failed deletes never leave a
+// session alive outside both sets.
 //
-// KEYS[1] index key; ARGV[1] now in Unix ms, ARGV[2] keep, ARGV[3] max,
-// ARGV[4...] members whose records were found missing.
+// KEYS[1] index key, KEYS[2] pending set; ARGV[1] now in Unix ms, ARGV[2]
+// keep, ARGV[3] max, ARGV[4...] members whose records were found missing.
 var limitIndexScript = redis.NewScript(indexLua + limitLua + `
 local dead = {}
-for i = 4, #ARGV do dead[ARGV[i]] = true end
-return limit(KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3]), function(m)
+for i = 4, #ARGV do
+  dead[ARGV[i]] = true
+  redis.call('ZREM', KEYS[2], ARGV[i])
+end
+limit(KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3]), function(m)
   return not dead[m]
-end)
+end, KEYS[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
+expireindex(KEYS[2])
+return redis.call('ZRANGE', KEYS[2], 0, -1)
 `)
 
 // scripts lists every script, for LoadScripts.
