@@ -254,8 +254,9 @@ type UserLimiter interface {
 	// oldest sessions) are deleted first, equal deadlines in the byte-wise
 	// order of their keys, until max remain. keep, when it names a live
 	// indexed session, counts towards max but is never deleted, even when
-	// max is 0; keep need not be indexed or live (nor non-empty), and then
-	// protects nothing and counts for nothing. A negative max is an error.
+	// max is 0. keep may be empty, or name a key that is not indexed or
+	// not live: it then protects nothing and counts for nothing. A
+	// negative max is an error.
 	//
 	// Counting and deleting are one atomic step with respect to every
 	// other operation of the store (on stores that cannot make it one
