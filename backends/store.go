@@ -71,7 +71,12 @@ type UserIndex interface {
 	// AddUserKey records that key belongs to userID. deadline is the latest
 	// the session can live (its absolute deadline, not its idle expiry,
 	// which touches extend): the entry must be kept at least until then
-	// while its record exists, and may be dropped after it.
+	// while its record exists, and may be dropped after it. Adding a key
+	// again with a later deadline moves its entry's deadline later (call it
+	// whenever a session's deadline is extended); an earlier deadline leaves
+	// the entry as it is (an entry's deadline never moves earlier, so a
+	// stale caller cannot make a live session drop out of the index), and
+	// never shortens how long the other entries are kept.
 	AddUserKey(ctx context.Context, userID, key string, deadline time.Time) error
 	// RemoveUserKey forgets key for userID. Missing entries are not errors.
 	RemoveUserKey(ctx context.Context, userID, key string) error
@@ -208,3 +213,62 @@ func MarkDegraded(ctx context.Context) {
 // Degraded reports whether any operation recorded in r was served by a
 // fallback store.
 func (r *Report) Degraded() bool { return r != nil && r.degraded.Load() }
+
+// The declarations below support per-user session limits and renewals whose
+// outcome a store cannot report.
+
+// UserLimiter is implemented by stores that can enforce a per-user session
+// limit atomically, so that concurrent logins of one user cannot each count
+// the other's session and revoke it (leaving the user with none).
+type UserLimiter interface {
+	// LimitUserKeys deletes the records, and the index entries, of
+	// userID's sessions beyond max, and returns the keys it deleted.
+	//
+	// Only live sessions count: entries whose records are gone or expired
+	// are removed from the index and not counted (so are entries whose
+	// deadline has passed, in stores that drop those; see UserIndex). Of
+	// the live sessions, those with the earliest index deadline (the
+	// deadline of the latest AddUserKey or Renew that indexed them: the
+	// oldest sessions) are deleted first, equal deadlines in the byte-wise
+	// order of their keys, until max remain. keep, when it names a live
+	// indexed session, counts towards max but is never deleted, even when
+	// max is 0. keep may be empty, or name a key that is not indexed or
+	// not live: it then protects nothing and counts for nothing. A
+	// negative max is an error.
+	//
+	// Counting and deleting are one atomic step with respect to every
+	// other operation of the store (on stores that cannot make it one
+	// step, the implementation documents its exact guarantee). So when
+	// several callers each save and index a new session of one user and
+	// then call LimitUserKeys with max 1 and their own key as keep, exactly
+	// one of those sessions is live once all of them returned (unless
+	// something else deleted or expired sessions meanwhile): a call never
+	// deletes its keep, and never the last live session when keep is gone.
+	//
+	// When it returns an error, LimitUserKeys may have removed some keys
+	// from the index without deleting their records: it returns those
+	// keys with the error, and the caller should delete them (Delete of a
+	// missing key is not an error). A call retried after a lost reply
+	// finds the limit enforced and may return fewer keys than it deleted.
+	LimitUserKeys(ctx context.Context, userID, keep string, max int) ([]string, error)
+}
+
+// ErrOutcomeUnknown is matched by the error of a write whose outcome the
+// store cannot tell: the request may or may not have taken effect (its reply
+// was lost to a network failure or a timeout, or the store gave up waiting).
+// The error matches ErrUnavailable too when an outage caused it. Stores
+// document which operations return it; a store that never loses track of a
+// write (an in-memory one) never does.
+//
+// Save with a past expiry (a delete-if-version) returns it when it cannot
+// tell whether the record was deleted.
+//
+// Renew returns it when it cannot tell whether the renewal happened. Then
+// the session is under oldKey, under newKey, or (on stores that renew in
+// several steps, see the store's Renew) under both; newKey is never
+// half-written and, on stores with a user index, is indexed whenever it
+// exists. A caller reconciles later: if newKey exists, the renewal took
+// place (delete oldKey if it is still at oldVersion, with Save and a past
+// expiry); if it does not, oldKey is as it was (or was deleted by someone
+// else) and the renewal can be tried again.
+var ErrOutcomeUnknown = errors.New("session store: outcome unknown")

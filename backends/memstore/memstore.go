@@ -63,18 +63,20 @@ const (
 	opAddUserKey    = "adduserkey"
 	opRemoveUserKey = "removeuserkey"
 	opUserKeys      = "userkeys"
+	opLimitUserKeys = "limituserkeys"
 	opKeys          = "keys"
 	opCount         = "count"
 	opPing          = "ping"
 )
 
 var (
-	_ backends.Store     = (*Store)(nil)
-	_ backends.UserIndex = (*Store)(nil)
-	_ backends.Renewer   = (*Store)(nil)
-	_ backends.Iterator  = (*Store)(nil)
-	_ backends.Counter   = (*Store)(nil)
-	_ backends.Pinger    = (*Store)(nil)
+	_ backends.Store       = (*Store)(nil)
+	_ backends.UserIndex   = (*Store)(nil)
+	_ backends.Renewer     = (*Store)(nil)
+	_ backends.Iterator    = (*Store)(nil)
+	_ backends.Counter     = (*Store)(nil)
+	_ backends.Pinger      = (*Store)(nil)
+	_ backends.UserLimiter = (*Store)(nil)
 )
 
 // Options configures a Store. The zero value gives the defaults; New
@@ -123,9 +125,10 @@ type Stats struct {
 }
 
 // Store is a bounded, sharded in-memory session store. It implements
-// backends.Store and the optional backends.UserIndex, backends.Renewer,
-// backends.Iterator, backends.Counter and backends.Pinger. All methods are
-// safe for concurrent use. Create it with New and stop it with Close.
+// backends.Store and the optional backends.UserIndex, backends.UserLimiter,
+// backends.Renewer, backends.Iterator, backends.Counter and
+// backends.Pinger. All methods are safe for concurrent use. Create it with
+// New and stop it with Close.
 type Store struct {
 	seed      maphash.Seed
 	shards    []shard
@@ -139,7 +142,8 @@ type Store struct {
 
 // shard is one partition: a map for lookup plus an intrusive doubly linked
 // list in recency order (root.next is the most recently used record). It
-// also holds the user index entries of the user IDs that hash to it.
+// also holds the user index entries of the user IDs that hash to it: for
+// each user, the deadline of each session key (see AddUserKey).
 type shard struct {
 	mu       sync.Mutex
 	m        map[string]*entry
@@ -147,13 +151,16 @@ type shard struct {
 	bytes    int64
 	maxCount int
 	maxBytes int64
-	users    map[string]map[string]struct{}
+	users    map[string]userSet
 	closed   bool
 
 	evictions, expirations uint64
 
 	_ [64]byte // keeps the locks of neighbouring shards off one cache line
 }
+
+// userSet is one user's index: session key -> deadline.
+type userSet map[string]time.Time
 
 type entry struct {
 	key        string
@@ -414,8 +421,8 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 // userID's index. If oldKey's version is not oldVersion (0: oldKey must not
 // exist), or newKey holds a live record, Renew returns an error matching
 // backends.ErrConflict and changes nothing. An expiry that is not in the
-// future deletes oldKey without creating newKey. deadline is accepted for
-// the contract's sake; see AddUserKey.
+// future deletes oldKey without creating newKey. deadline is newKey's index
+// deadline (see AddUserKey).
 func (s *Store) Renew(ctx context.Context, oldKey string, oldVersion uint64, newKey string, blob []byte, expiry time.Time, userID string, deadline time.Time) error {
 	if err := s.begin(ctx, opRenew); err != nil {
 		return err
@@ -480,7 +487,7 @@ func (s *Store) Renew(ctx context.Context, oldKey string, oldVersion uint64, new
 			if set == nil {
 				set = us.addUser(userID)
 			}
-			set[created.key] = struct{}{}
+			set[created.key] = deadline.Round(0)
 		} else if set != nil && len(set) == 0 {
 			delete(us.users, userID)
 		}
@@ -489,10 +496,12 @@ func (s *Store) Renew(ctx context.Context, oldKey string, oldVersion uint64, new
 }
 
 // AddUserKey records that key belongs to userID. The entry lives as long as
-// the record under key does: it is dropped by the next UserKeys call or
-// janitor pass after the record is deleted, expires or is evicted, so add
-// it after saving the record. The deadline is therefore not needed and not
-// kept. userID must not be empty.
+// the record under key does, whatever its deadline: it is dropped by the
+// next UserKeys or LimitUserKeys call or janitor pass after the record is
+// deleted, expires or is evicted, so add it after saving the record. The
+// deadline orders the entries for LimitUserKeys; adding a key again with a
+// later deadline moves it later, an earlier one leaves it as it is. userID
+// must not be empty.
 func (s *Store) AddUserKey(ctx context.Context, userID, key string, deadline time.Time) error {
 	if err := s.begin(ctx, opAddUserKey); err != nil {
 		return err
@@ -510,8 +519,11 @@ func (s *Store) AddUserKey(ctx context.Context, userID, key string, deadline tim
 	if set == nil {
 		set = us.addUser(userID)
 	}
-	if _, ok := set[key]; !ok {
-		set[strings.Clone(key)] = struct{}{}
+	deadline = deadline.Round(0)
+	if d, ok := set[key]; !ok {
+		set[strings.Clone(key)] = deadline
+	} else if deadline.After(d) {
+		set[key] = deadline
 	}
 	return nil
 }
@@ -550,6 +562,94 @@ func (s *Store) UserKeys(ctx context.Context, userID string) ([]string, error) {
 // pruneUser drops userID's index entries whose records are gone and, when
 // collect is set, returns the others.
 func (s *Store) pruneUser(userID string, collect bool) ([]string, error) {
+	set, locked, err := s.lockUser(opUserKeys, userID)
+	if err != nil || set == nil {
+		return nil, err
+	}
+	defer s.unlock(locked)
+	now := time.Now()
+	var keys []string
+	if collect {
+		keys = make([]string, 0, len(set))
+	}
+	for k := range set {
+		e := s.shards[s.index(k)].m[k]
+		if e == nil || !now.Before(e.expiry) {
+			delete(set, k)
+			continue
+		}
+		if collect {
+			keys = append(keys, k)
+		}
+	}
+	s.dropIfEmpty(userID, set)
+	return keys, nil
+}
+
+// LimitUserKeys deletes the records and index entries of userID's live
+// sessions beyond max, those with the earliest deadline first (equal
+// deadlines in key order), never keep, and returns the deleted keys; it
+// drops the index entries of records that are gone or expired. See
+// backends.UserLimiter. It holds the locks of userID's index and of every
+// shard holding one of its keys throughout, so it is atomic with respect to
+// every other operation of the store.
+func (s *Store) LimitUserKeys(ctx context.Context, userID, keep string, max int) ([]string, error) {
+	if err := s.begin(ctx, opLimitUserKeys); err != nil {
+		return nil, err
+	}
+	if max < 0 {
+		return nil, opError(opLimitUserKeys, fmt.Errorf("negative limit %d", max))
+	}
+	set, locked, err := s.lockUser(opLimitUserKeys, userID)
+	if err != nil || set == nil {
+		return nil, err
+	}
+	defer s.unlock(locked)
+	now := time.Now()
+	type live struct {
+		key      string
+		deadline time.Time
+		e        *entry
+	}
+	lives := make([]live, 0, len(set))
+	for k, d := range set {
+		e := s.shards[s.index(k)].lookup(k, now)
+		if e == nil {
+			delete(set, k)
+			continue
+		}
+		lives = append(lives, live{k, d, e})
+	}
+	var victims []string
+	if excess := len(lives) - max; excess > 0 {
+		slices.SortFunc(lives, func(a, b live) int {
+			if c := a.deadline.Compare(b.deadline); c != 0 {
+				return c
+			}
+			return strings.Compare(a.key, b.key)
+		})
+		for _, l := range lives {
+			if excess == 0 {
+				break
+			}
+			if l.key == keep {
+				continue
+			}
+			s.shards[s.index(l.key)].remove(l.e)
+			delete(set, l.key)
+			victims = append(victims, l.key)
+			excess--
+		}
+	}
+	s.dropIfEmpty(userID, set)
+	return victims, nil
+}
+
+// lockUser locks the shard of userID's index together with the shards of
+// every key in it, in the one ascending order, and returns the user's set
+// and the locked shards for unlock. When the user has no entries it locks
+// nothing and returns a nil set.
+func (s *Store) lockUser(op, userID string) (userSet, []int, error) {
 	ui := s.index(userID)
 	us := &s.shards[ui]
 	for attempt := 0; ; attempt++ {
@@ -559,12 +659,12 @@ func (s *Store) pruneUser(userID string, collect bool) ([]string, error) {
 		us.mu.Lock()
 		if us.closed {
 			us.mu.Unlock()
-			return nil, opError(opUserKeys, backends.ErrClosed)
+			return nil, nil, opError(op, backends.ErrClosed)
 		}
 		set := us.users[userID]
 		if len(set) == 0 {
 			us.mu.Unlock()
-			return nil, nil
+			return nil, nil, nil
 		}
 		var locked []int
 		if attempt < 2 {
@@ -584,9 +684,13 @@ func (s *Store) pruneUser(userID string, collect bool) ([]string, error) {
 		locked = s.lock(locked)
 		if us.closed {
 			s.unlock(locked)
-			return nil, opError(opUserKeys, backends.ErrClosed)
+			return nil, nil, opError(op, backends.ErrClosed)
 		}
 		set = us.users[userID]
+		if len(set) == 0 {
+			s.unlock(locked)
+			return nil, nil, nil
+		}
 		complete := true
 		for k := range set {
 			if _, ok := slices.BinarySearch(locked, s.index(k)); !ok {
@@ -594,30 +698,18 @@ func (s *Store) pruneUser(userID string, collect bool) ([]string, error) {
 				break
 			}
 		}
-		if !complete {
-			s.unlock(locked)
-			continue
-		}
-		now := time.Now()
-		var keys []string
-		if collect {
-			keys = make([]string, 0, len(set))
-		}
-		for k := range set {
-			e := s.shards[s.index(k)].m[k]
-			if e == nil || !now.Before(e.expiry) {
-				delete(set, k)
-				continue
-			}
-			if collect {
-				keys = append(keys, k)
-			}
-		}
-		if len(set) == 0 {
-			delete(us.users, userID)
+		if complete {
+			return set, locked, nil
 		}
 		s.unlock(locked)
-		return keys, nil
+	}
+}
+
+// dropIfEmpty forgets userID when its set is empty. The caller holds the
+// lock of the user's shard.
+func (s *Store) dropIfEmpty(userID string, set userSet) {
+	if len(set) == 0 {
+		delete(s.shards[s.index(userID)].users, userID)
 	}
 }
 
@@ -732,11 +824,11 @@ func (s *Store) unlock(idx []int) {
 	}
 }
 
-func (sh *shard) addUser(userID string) map[string]struct{} {
+func (sh *shard) addUser(userID string) userSet {
 	if sh.users == nil {
-		sh.users = make(map[string]map[string]struct{})
+		sh.users = make(map[string]userSet)
 	}
-	set := make(map[string]struct{}, 1)
+	set := make(userSet, 1)
 	sh.users[strings.Clone(userID)] = set
 	return set
 }

@@ -253,6 +253,7 @@ func TestClosed(t *testing.T) {
 	_, saveErr := s.Save(ctx, "k", []byte("y"), hour(), 1)
 	_, userKeysErr := s.UserKeys(ctx, "u")
 	_, countErr := s.Count(ctx)
+	_, limitErr := s.LimitUserKeys(ctx, "u", "", 1)
 	for op, err := range map[string]error{
 		"load":          loadErr,
 		"save":          saveErr,
@@ -262,6 +263,7 @@ func TestClosed(t *testing.T) {
 		"adduserkey":    s.AddUserKey(ctx, "u", "k", hour()),
 		"removeuserkey": s.RemoveUserKey(ctx, "u", "k"),
 		"userkeys":      userKeysErr,
+		"limituserkeys": limitErr,
 		"keys":          s.Keys(ctx, func(string) bool { return true }),
 		"count":         countErr,
 		"ping":          s.Ping(ctx),
@@ -301,8 +303,8 @@ func TestStats(t *testing.T) {
 }
 
 // TestConcurrentMultiShardOperations mixes operations that take several
-// shard locks (Renew, UserKeys) with single-shard ones on few shards, so
-// that a lock-order mistake deadlocks and a missing lock races.
+// shard locks (Renew, UserKeys, LimitUserKeys) with single-shard ones on few
+// shards, so that a lock-order mistake deadlocks and a missing lock races.
 func TestConcurrentMultiShardOperations(t *testing.T) {
 	s := newStore(t, memstore.Options{Shards: 4, MaxSessions: 64, JanitorInterval: time.Millisecond})
 	ctx := context.Background()
@@ -336,6 +338,11 @@ func TestConcurrentMultiShardOperations(t *testing.T) {
 				key = next
 				if _, err := s.UserKeys(ctx, user); err != nil {
 					t.Error(err)
+					return
+				}
+				// A limit no user reaches: it locks as a real one does.
+				if victims, err := s.LimitUserKeys(ctx, user, key, workers); err != nil || len(victims) > 0 {
+					t.Errorf("LimitUserKeys = %q, %v", victims, err)
 					return
 				}
 				if _, _, err := s.Load(ctx, key); err != nil {

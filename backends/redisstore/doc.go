@@ -13,10 +13,12 @@
 //	session:K                    HASH {v: version (decimal), d: blob}, PEXPIREAT = the record's expiry
 //	session:user:{H}             ZSET of session keys scored by their absolute deadline (Unix ms),
 //	                             PEXPIREAT = the latest deadline; H = hex(SHA-256(user ID))[:32]
+//	session:user:{H}:revoking    Cluster and Ring only: ZSET like the index, of sessions LimitUserKeys
+//	                             took out of the index and whose records it may not have deleted yet
 //
 // The braces around H are a Cluster hash tag: a user's index is one key in
 // one slot, so the scripts that update it work in Cluster. Session keys of
-// the form "user:{...}" are therefore reserved. Expiries are kept in
+// the form "user:{...}" (and anything after it) are therefore reserved. Expiries are kept in
 // milliseconds, rounded down.
 //
 // # Round trips
@@ -26,11 +28,15 @@
 //	Touch         1   PEXPIREAT
 //	Delete        1   DEL
 //	Renew         1   EVALSHA on one server or Sentinel (atomic: version check, create, delete, index);
-//	                  2 in Cluster (create the new record; then a pipeline: check the old record's
-//	                  version and delete it, index the new one), 3 when that check conflicts
+//	                  in Cluster one per step: create the new record, index it (with a user), check
+//	                  the old record's version and delete it: 2 or 3, one more when that fails
 //	AddUserKey    1   EVALSHA on the index
 //	RemoveUserKey 1   ZREM
-//	UserKeys      2-3 ZRANGE BYSCORE, a pipeline of EXISTS, ZREM of stale entries
+//	UserKeys      2-3 ZRANGE BYSCORE (in Cluster with ZRANGE of the revoking set), a pipeline of EXISTS,
+//	                  ZREM of stale entries
+//	LimitUserKeys 1   EVALSHA on one server or Sentinel (atomic: check, pick, delete records and entries);
+//	                  up to 4 in Cluster (ZRANGE BYSCORE and ZRANGE, a pipeline of EXISTS, EVALSHA on
+//	                  the index, a pipeline of DEL)
 //	Keys, Count   SCAN MATCH prefix* TYPE hash, COUNT 500, on every master
 //
 // A script missing from the server's cache (after a restart, a failover or

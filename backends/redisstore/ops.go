@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -34,17 +35,41 @@ func (s *Store) begin(ctx context.Context, op string) (context.Context, context.
 // own goroutine and do returns as soon as ctx ends; fn must then only write
 // variables that the caller reads after do returned nil.
 func (s *Store) do(ctx context.Context, fn func(context.Context) error) error {
+	_, err := s.run(ctx, fn)
+	return err
+}
+
+// run is do that also reports whether fn returned. When it did not
+// (finished is false, err is ctx.Err()), fn may still be running, and the
+// variables it writes must not be read.
+func (s *Store) run(ctx context.Context, fn func(context.Context) error) (finished bool, err error) {
 	if !s.guard || ctx.Done() == nil {
-		return fn(ctx)
+		return true, fn(ctx)
 	}
 	ch := make(chan error, 1)
 	go func() { ch <- fn(ctx) }()
 	select {
 	case err := <-ch:
-		return err
+		return true, err
 	case <-ctx.Done():
-		return ctx.Err()
+		select {
+		case err := <-ch: // fn finished too: its result is the answer
+			return true, err
+		default:
+			return false, ctx.Err()
+		}
 	}
+}
+
+// cleanupContext returns a context for undoing a partial write after ctx
+// failed or ended: ctx's values without its cancellation, and the store's
+// timeout (DefaultTimeout when the store has none).
+func (s *Store) cleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	d := s.timeout
+	if d <= 0 {
+		d = DefaultTimeout
+	}
+	return context.WithTimeout(context.WithoutCancel(ctx), d)
 }
 
 func (s *Store) recordKey(key string) string { return s.prefix + key }
@@ -59,6 +84,11 @@ func (s *Store) indexKey(userID string) string {
 	sum := sha256.Sum256([]byte(userID))
 	return s.prefix + "user:{" + hex.EncodeToString(sum[:])[:indexKeyHexLen] + "}"
 }
+
+// revokingKey returns the set of userID's sessions that LimitUserKeys took
+// out of the index in Cluster and whose records may still exist: the index
+// key + ":revoking", in the index's slot.
+func (s *Store) revokingKey(userID string) string { return s.indexKey(userID) + ":revoking" }
 
 func unixMilli(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
 
@@ -132,6 +162,16 @@ func parseRecord(res any) (backends.Record, error) {
 // Save stores blob under key if the stored version equals expected (see
 // backends.Store). One round trip: one EVALSHA that compares the version and
 // writes the hash and its PEXPIREAT atomically (HGET, HSET, PEXPIREAT).
+//
+// With an expiry that has passed, Save is a delete-if-version (DEL instead
+// of the writes), and its script is sent at most once: retried after a lost
+// reply, it would find the record it deleted gone and report a conflict,
+// which a step-wise renewal would take for a logout. When it was sent and no
+// reply came back, Save returns an error matching backends.ErrOutcomeUnknown
+// (and backends.ErrUnavailable for an outage): the record may or may not be
+// deleted. A write whose reply is lost may be retried by go-redis and then
+// report a conflict although it was applied; a caller that merges on
+// conflict finds its own write and applies its changes again.
 func (s *Store) Save(ctx context.Context, key string, blob []byte, expiry time.Time, expected uint64) (uint64, error) {
 	c, cancel, err := s.begin(ctx, "save")
 	if err != nil {
@@ -141,18 +181,38 @@ func (s *Store) Save(ctx context.Context, key string, blob []byte, expiry time.T
 	if expiry.IsZero() {
 		return 0, opError(ctx, "save", backends.ErrNoExpiry)
 	}
-	del := "0"
-	if !expiry.After(time.Now()) {
-		del = "1"
-	}
+	del := !expiry.After(time.Now())
+	keys := []string{s.recordKey(key)}
+	args := []any{strconv.FormatUint(expected, 10), strconv.FormatUint(expected+1, 10), blob, unixMilli(expiry), "0"}
 	var res int64
-	err = s.do(c, func(c context.Context) error {
-		var e error
-		res, e = saveScript.Run(c, s.client, []string{s.recordKey(key)},
-			strconv.FormatUint(expected, 10), strconv.FormatUint(expected+1, 10),
-			blob, unixMilli(expiry), del).Int64()
-		return e
-	})
+	if !del {
+		err = s.do(c, func(c context.Context) error {
+			var e error
+			res, e = saveScript.Run(c, s.client, keys, args...).Int64()
+			return e
+		})
+	} else {
+		args[2], args[4] = "", "1" // no blob to send for a delete
+		var g sendGate
+		var finished bool
+		finished, err = s.run(c, func(c context.Context) error {
+			if err := c.Err(); err != nil {
+				return err
+			}
+			if !g.send() {
+				return errAbandoned
+			}
+			var e error
+			res, e = s.runOnce(c, saveScript, saveLua, keys, args...).Int64()
+			if e != nil && !notRun(e) {
+				e = unknownOutcome("the record may or may not be deleted", e)
+			}
+			return e
+		})
+		if err != nil && !finished && !g.abandon() {
+			err = unknownOutcome("gave up waiting for the delete", err)
+		}
+	}
 	if err != nil {
 		return 0, opError(ctx, "save", err)
 	}
@@ -200,187 +260,12 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	return opError(ctx, "delete", err)
 }
 
-// Renew replaces oldKey by newKey (see backends.Renewer): if oldKey's
-// version is oldVersion (0: oldKey must not exist) and newKey does not
-// exist, it creates newKey with version 1, deletes oldKey and, for a
-// non-empty userID, adds newKey to the user's index (and, on one server,
-// removes oldKey from it). Otherwise it returns an error matching
-// backends.ErrConflict and leaves the records and the index as they were. An
-// oldKey deleted since it was loaded (a logout) is a conflict when
-// oldVersion > 0, so a slow request's renewal never brings back a session
-// that was just destroyed. So is an oldKey holding a value this store did
-// not write, and a renewal of a key onto itself.
-//
-// On one server (and a Sentinel-managed master) this is one round trip: one
-// EVALSHA that checks the old record's version and that the new key is
-// free, and does it all atomically.
-//
-// In Cluster (and with a Ring) the keys live in different slots, which no
-// script can cover, so it takes two round trips:
-//
-//  1. A script on newKey creates the new record unless the key exists
-//     (then Renew returns the conflict, nothing was changed). The new
-//     record is not reachable yet: no index lists it, and nobody knows
-//     the session ID it belongs to until Renew returns.
-//  2. One pipeline (one batch per node, in parallel) runs a script on
-//     oldKey that deletes it if, and only if, its version is oldVersion
-//     (for oldVersion 0 it only checks that the key does not exist), and
-//     adds newKey to the user's index.
-//
-// The version check and the delete of oldKey are one atomic step, so a
-// concurrent Delete (a logout), Save or Renew of oldKey runs either before
-// it, and the renewal conflicts, or after it, and finds the key gone. When
-// step 2 does not succeed, Renew removes the new record and its index entry
-// again (a third round trip, on that path only) before it returns the
-// error: a conflict on oldKey leaves the records and the index as they
-// were. If that clean-up fails too (the error says so), the new record stays
-// until its expiry, unreachable, and UserKeys may list it meanwhile.
-//
-// In Cluster the old key's index entry is not removed: the record is gone,
-// and UserKeys drops the entry the next time it reads the index (see
-// backends.UserIndex). It is never removed before the old record is, so a
-// live session never drops out of its user's index.
-//
-// If step 2 fails with an error other than a conflict (a timeout, a node
-// that went down), the old record may have been deleted: the renewal did
-// not happen and the session may be lost (the user then logs in again).
-// That fails closed. The error says so, and matches backends.ErrUnavailable
-// when an outage caused it.
-func (s *Store) Renew(ctx context.Context, oldKey string, oldVersion uint64, newKey string, blob []byte, expiry time.Time, userID string, deadline time.Time) error {
-	c, cancel, err := s.begin(ctx, "renew")
-	if err != nil {
-		return err
-	}
-	defer cancel()
-	if expiry.IsZero() || (userID != "" && deadline.IsZero()) {
-		return opError(ctx, "renew", backends.ErrNoExpiry)
-	}
-	if oldKey == newKey {
-		return opError(ctx, "renew", fmt.Errorf("%w: old and new key are the same", backends.ErrConflict))
-	}
-	oldV := strconv.FormatUint(oldVersion, 10)
-	now := unixMilli(time.Now())
-	if s.single {
-		keys := []string{s.recordKey(oldKey), s.recordKey(newKey)}
-		if userID != "" {
-			keys = append(keys, s.indexKey(userID))
-		}
-		var res int64
-		err = s.do(c, func(c context.Context) error {
-			var e error
-			res, e = renewScript.Run(c, s.client, keys, oldV, blob, unixMilli(expiry), now, oldKey, newKey, unixMilli(deadline)).Int64()
-			return e
-		})
-		if err != nil {
-			return opError(ctx, "renew", err)
-		}
-		switch res {
-		case 1:
-			return nil
-		case resConflict, resForeign:
-			return opError(ctx, "renew", oldConflict(res, oldVersion))
-		case resTaken:
-			return opError(ctx, "renew", errNewKeyTaken)
-		}
-		return opError(ctx, "renew", fmt.Errorf("redisstore: unexpected script reply %d", res))
-	}
-
-	// Step 1: create the new record unless its key is taken.
-	oldRec, newRec := s.recordKey(oldKey), s.recordKey(newKey)
-	var res int64
-	err = s.do(c, func(c context.Context) error {
-		var e error
-		res, e = saveScript.Run(c, s.client, []string{newRec}, "0", "1", blob, unixMilli(expiry), "0").Int64()
-		return e
-	})
-	if err != nil {
-		return opError(ctx, "renew", fmt.Errorf("creating the new record (the old one is untouched): %w", err))
-	}
-	switch res {
-	case 1:
-	case resConflict, resForeign:
-		return opError(ctx, "renew", errNewKeyTaken)
-	default:
-		return opError(ctx, "renew", fmt.Errorf("redisstore: unexpected script reply %d", res))
-	}
-
-	// Step 2: delete the old record if it is at oldVersion, and index the
-	// new one. saveScript in delete mode is the atomic check-and-delete.
-	checkArgs := []any{oldV, "", "", "", "1"}
-	var idxKey string
-	var idxArgs []any
-	if userID != "" {
-		idxKey = s.indexKey(userID)
-		idxArgs = []any{now, "0", "", "1", newKey, unixMilli(deadline)}
-	}
-	err = s.do(c, func(c context.Context) error {
-		pipe := s.client.Pipeline()
-		check := saveScript.EvalSha(c, pipe, []string{oldRec}, checkArgs...)
-		var idx *redis.Cmd
-		if userID != "" {
-			idx = indexScript.EvalSha(c, pipe, []string{idxKey}, idxArgs...)
-		}
-		_, _ = pipe.Exec(c) // each command holds its own result
-		res, e := s.rerun(c, check, saveScript, []string{oldRec}, checkArgs).Int64()
-		var failed error
-		switch {
-		case e != nil:
-			failed = fmt.Errorf("the old record may be deleted, the session is then lost: %w", e)
-		case res == resConflict || res == resForeign:
-			failed = oldConflict(res, oldVersion)
-		case res != 0:
-			failed = fmt.Errorf("redisstore: unexpected script reply %d", res)
-		case idx != nil:
-			if e := s.rerun(c, idx, indexScript, []string{idxKey}, idxArgs).Err(); e != nil {
-				failed = fmt.Errorf("old record deleted, user index not updated, the session is lost: %w", e)
-			}
-		}
-		if failed == nil {
-			return nil
-		}
-		// Take the new record and its index entry back.
-		pipe = s.client.Pipeline()
-		pipe.Del(c, newRec)
-		if userID != "" {
-			pipe.ZRem(c, idxKey, newKey)
-		}
-		if _, e := pipe.Exec(c); e != nil {
-			return fmt.Errorf("%w (and the new record was not removed: %v)", failed, e)
-		}
-		return failed
-	})
-	return opError(ctx, "renew", err)
-}
-
-// errNewKeyTaken is the conflict of a renewal onto an existing key.
-var errNewKeyTaken = fmt.Errorf("%w: the new key exists", backends.ErrConflict)
-
-// oldConflict is the conflict of a renewal whose old record is not at
-// oldVersion (res resConflict) or holds a value this store did not write
-// (resForeign).
-func oldConflict(res int64, oldVersion uint64) error {
-	switch {
-	case res == resForeign:
-		return fmt.Errorf("%w: the old key holds a value this store did not write", backends.ErrConflict)
-	case oldVersion == 0:
-		return fmt.Errorf("%w: the old key exists", backends.ErrConflict)
-	}
-	return fmt.Errorf("%w: the old record is not at version %d (saved, renewed or deleted since)", backends.ErrConflict, oldVersion)
-}
-
-// rerun runs sc again on its own when cmd, sent as EVALSHA in a pipeline,
-// failed with NOSCRIPT: the node's script cache was flushed and nothing of
-// the script ran. EVAL also puts the script back in the cache.
-func (s *Store) rerun(ctx context.Context, cmd *redis.Cmd, sc *redis.Script, keys []string, args []any) *redis.Cmd {
-	if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
-		return sc.Eval(ctx, s.client, keys, args...)
-	}
-	return cmd
-}
-
-// AddUserKey records that key belongs to userID until deadline. One round
+// AddUserKey records that key belongs to userID until deadline. A key added
+// again keeps the later of its deadlines, and the index expires with its
+// latest entry, so an earlier deadline never shortens any entry. One round
 // trip: one EVALSHA on the user's index (ZREMRANGEBYSCORE of passed
-// deadlines, ZADD, PEXPIREAT at the latest deadline).
+// deadlines, ZADD unless the entry's deadline is later, PEXPIREAT at the
+// latest deadline).
 func (s *Store) AddUserKey(ctx context.Context, userID, key string, deadline time.Time) error {
 	c, cancel, err := s.begin(ctx, "add_user_key")
 	if err != nil {
@@ -411,9 +296,10 @@ func (s *Store) RemoveUserKey(ctx context.Context, userID, key string) error {
 }
 
 // UserKeys returns the keys of userID's sessions whose records exist. It
-// reads the index (ZRANGE BYSCORE from now), checks the records with one
-// pipeline of EXISTS (one batch per node in Cluster), and removes the entries
-// of missing records with ZREM: two or three round trips.
+// reads the index (ZRANGE BYSCORE from now; in Cluster, in the same round
+// trip, the sessions LimitUserKeys is revoking), checks the records with one
+// pipeline of EXISTS (one batch per node in Cluster), and removes the
+// entries of missing records with ZREM: two or three round trips.
 func (s *Store) UserKeys(ctx context.Context, userID string) ([]string, error) {
 	c, cancel, err := s.begin(ctx, "user_keys")
 	if err != nil {
@@ -423,9 +309,7 @@ func (s *Store) UserKeys(ctx context.Context, userID string) ([]string, error) {
 	var live []string
 	err = s.do(c, func(c context.Context) error {
 		idx := s.indexKey(userID)
-		members, err := s.client.ZRangeByScore(c, idx, &redis.ZRangeBy{
-			Min: "(" + unixMilli(time.Now()), Max: "+inf",
-		}).Result()
+		members, err := s.indexMembers(c, userID)
 		if err != nil || len(members) == 0 {
 			return err
 		}
@@ -448,7 +332,12 @@ func (s *Store) UserKeys(ctx context.Context, userID string) ([]string, error) {
 		}
 		if len(dead) > 0 {
 			// Best effort: a failed cleanup leaves entries the next call drops.
-			_ = s.client.ZRem(c, idx, dead...).Err()
+			pipe := s.client.Pipeline()
+			pipe.ZRem(c, idx, dead...)
+			if !s.single {
+				pipe.ZRem(c, s.revokingKey(userID), dead...)
+			}
+			_, _ = pipe.Exec(c)
 		}
 		live = out
 		return nil
@@ -457,4 +346,128 @@ func (s *Store) UserKeys(ctx context.Context, userID string) ([]string, error) {
 		return nil, opError(ctx, "user_keys", err)
 	}
 	return live, nil
+}
+
+// indexMembers reads the members of userID's index whose deadlines have not
+// passed and, in Cluster, those of its revoking set (see revokingKey), in
+// one round trip.
+func (s *Store) indexMembers(c context.Context, userID string) ([]string, error) {
+	byScore := &redis.ZRangeBy{Min: "(" + unixMilli(time.Now()), Max: "+inf"}
+	if s.single {
+		return s.client.ZRangeByScore(c, s.indexKey(userID), byScore).Result()
+	}
+	pipe := s.client.Pipeline()
+	indexed := pipe.ZRangeByScore(c, s.indexKey(userID), byScore)
+	revoking := pipe.ZRange(c, s.revokingKey(userID), 0, -1)
+	if _, err := pipe.Exec(c); err != nil {
+		return nil, err
+	}
+	members := indexed.Val()
+	for _, m := range revoking.Val() {
+		if !slices.Contains(members, m) {
+			members = append(members, m)
+		}
+	}
+	return members, nil
+}
+
+// LimitUserKeys deletes the records and index entries of userID's live
+// sessions beyond max, those with the earliest index deadline first (equal
+// deadlines in byte order of their keys), never keep, and returns the keys
+// it deleted (see backends.UserLimiter). Entries whose deadline has passed or
+// whose records are gone are removed from the index and not counted.
+//
+// On one server (and a Sentinel-managed master) it is one round trip: one
+// EVALSHA on the index that checks every record, picks the victims and
+// deletes their records and entries, atomically.
+//
+// In Cluster (and with a Ring) the records live in other slots than the
+// index, which no script can cover. It takes up to four round trips:
+//
+//  1. ZRANGE BYSCORE reads the index, and ZRANGE the user's revoking set
+//     (both in the index's slot; nothing more when both are empty);
+//  2. one pipeline of EXISTS checks their records (one batch per node);
+//  3. a script on the index's slot drops the members whose records were
+//     found missing, picks the victims among the other index entries (and
+//     among entries added since step 1, counted as live), moves them from
+//     the index to the revoking set and returns that set;
+//  4. one pipeline of DEL deletes the records of the revoking set.
+//
+// Step 3 is atomic on the index, so concurrent calls for one user see each
+// other's picks: when several callers each index a new session and call
+// LimitUserKeys with max 1 and their own key as keep, exactly one of those
+// sessions survives, as with one server. What is not atomic: a record
+// deleted or renewed away by someone else between steps 2 and 3 still
+// counts as live in step 3, so that call may delete one more session per
+// such record than the limit needs (never keep); and records are deleted
+// in step 4, after their entries left the index. A victim stays in the
+// revoking set (which UserKeys lists too) until a later call finds its
+// record gone, so a lost reply or a failed step 4 never leaves a session
+// alive and unlisted: the next LimitUserKeys of the user deletes it. If
+// step 4 fails, the error matches backends.ErrUnavailable (for an outage)
+// and the returned keys may still have records: delete them. Without a
+// failure, the returned keys are those whose records this call deleted.
+func (s *Store) LimitUserKeys(ctx context.Context, userID, keep string, max int) ([]string, error) {
+	c, cancel, err := s.begin(ctx, "limit_user_keys")
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	if max < 0 {
+		return nil, opError(ctx, "limit_user_keys", fmt.Errorf("negative limit %d", max))
+	}
+	var victims []string
+	finished, err := s.run(c, func(c context.Context) error {
+		idx := s.indexKey(userID)
+		now := unixMilli(time.Now())
+		if s.single {
+			res, err := limitScript.Run(c, s.client, []string{idx}, now, s.prefix, keep, max).StringSlice()
+			victims = res
+			return err
+		}
+		members, err := s.indexMembers(c, userID)
+		if err != nil || len(members) == 0 {
+			return err
+		}
+		pipe := s.client.Pipeline()
+		exists := make([]*redis.IntCmd, len(members))
+		for i, m := range members {
+			exists[i] = pipe.Exists(c, s.recordKey(m))
+		}
+		if _, err := pipe.Exec(c); err != nil {
+			return err
+		}
+		args := []any{now, keep, max}
+		for i, m := range members {
+			if exists[i].Val() == 0 {
+				args = append(args, m)
+			}
+		}
+		revoking, err := limitIndexScript.Run(c, s.client, []string{idx, s.revokingKey(userID)}, args...).StringSlice()
+		if err != nil || len(revoking) == 0 {
+			return err
+		}
+		pipe = s.client.Pipeline()
+		dels := make([]*redis.IntCmd, len(revoking))
+		for i, m := range revoking {
+			dels[i] = pipe.Del(c, s.recordKey(m))
+		}
+		if _, err := pipe.Exec(c); err != nil {
+			victims = revoking
+			return fmt.Errorf("%d sessions removed from the index, deleting their records failed: %w", len(revoking), err)
+		}
+		for i, m := range revoking {
+			if dels[i].Val() == 1 {
+				victims = append(victims, m)
+			}
+		}
+		return nil
+	})
+	if !finished {
+		victims = nil
+	}
+	if err != nil {
+		return victims, opError(ctx, "limit_user_keys", err)
+	}
+	return victims, nil
 }

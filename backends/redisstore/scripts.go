@@ -60,7 +60,9 @@ end
 // KEYS[1] record key; ARGV[1] expected version ('0': must not exist),
 // ARGV[2] new version, ARGV[3] blob, ARGV[4] expiry in Unix ms, ARGV[5] '1'
 // to delete instead of writing.
-var saveScript = redis.NewScript(versionLua + `
+var saveScript = redis.NewScript(saveLua)
+
+const saveLua = versionLua + `
 local cur = version(KEYS[1])
 if not cur then return -2 end
 if cur ~= ARGV[1] then return -1 end
@@ -71,20 +73,30 @@ end
 redis.call('HSET', KEYS[1], 'v', ARGV[2], 'd', ARGV[3])
 redis.call('PEXPIREAT', KEYS[1], ARGV[4])
 return 1
-`)
+`
 
 // indexLua updates a user index: a sorted set of session keys scored by the
 // absolute deadline in Unix ms. It drops entries whose deadline has passed,
 // removes one member, adds one, and expires the set with its latest entry.
+// A member added again keeps the later of its two deadlines (ZADD GT, which
+// needs Redis 6.2, written out), so the set's expiry, always its latest
+// score, never moves earlier than any entry's deadline. Unix ms fit Lua's
+// numbers exactly.
 const indexLua = `
+local function expireindex(k)
+  local top = redis.call('ZRANGE', k, -1, -1, 'WITHSCORES')
+  if top[2] then redis.call('PEXPIREAT', k, top[2]) end
+end
 local function index(k, now, rm, add, deadline)
   redis.call('ZREMRANGEBYSCORE', k, '-inf', now)
   if rm then redis.call('ZREM', k, rm) end
   if add and tonumber(deadline) > tonumber(now) then
-    redis.call('ZADD', k, deadline, add)
+    local cur = redis.call('ZSCORE', k, add)
+    if not cur or tonumber(deadline) > tonumber(cur) then
+      redis.call('ZADD', k, deadline, add)
+    end
   end
-  local top = redis.call('ZRANGE', k, -1, -1, 'WITHSCORES')
-  if top[2] then redis.call('PEXPIREAT', k, top[2]) end
+  expireindex(k)
 end
 `
 
@@ -112,7 +124,9 @@ return 1
 // ARGV[1] old version, ARGV[2] blob, ARGV[3] expiry in Unix ms, ARGV[4] now
 // in Unix ms, ARGV[5] old member, ARGV[6] new member, ARGV[7] deadline in
 // Unix ms.
-var renewScript = redis.NewScript(versionLua + indexLua + `
+var renewScript = redis.NewScript(renewLua)
+
+const renewLua = versionLua + indexLua + `
 local cur = version(KEYS[1])
 if not cur then return -2 end
 if cur ~= ARGV[1] then return -1 end
@@ -122,7 +136,89 @@ redis.call('PEXPIREAT', KEYS[2], ARGV[3])
 redis.call('DEL', KEYS[1])
 if KEYS[3] then index(KEYS[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]) end
 return 1
+`
+
+// limitLua picks the victims of a per-user limit among the members of
+// index k (ascending deadline, equal deadlines in byte order: ZRANGE's
+// order), removes them from the index and returns them. isLive(m) says
+// whether member m's record is live. Entries past their deadline and those
+// of dead records are removed and not counted; keep counts but is never a
+// victim. When pending is given, each victim moves there with its deadline
+// (see limitIndexScript). Members are removed one at a time (no unpack,
+// whose stack is bounded).
+const limitLua = `
+local function limit(k, now, keep, max, isLive, pending)
+  redis.call('ZREMRANGEBYSCORE', k, '-inf', now)
+  local entries = redis.call('ZRANGE', k, 0, -1, 'WITHSCORES')
+  local live, score = {}, {}
+  for i = 1, #entries, 2 do
+    local m = entries[i]
+    if isLive(m) then
+      live[#live + 1] = m
+      score[m] = entries[i + 1]
+    else
+      redis.call('ZREM', k, m)
+    end
+  end
+  local excess = #live - max
+  local victims = {}
+  for _, m in ipairs(live) do
+    if excess <= 0 then break end
+    if m ~= keep then
+      redis.call('ZREM', k, m)
+      if pending then redis.call('ZADD', pending, score[m], m) end
+      victims[#victims + 1] = m
+      excess = excess - 1
+    end
+  end
+  expireindex(k)
+  return victims
+end
+`
+
+// limitScript enforces a per-user limit in one atomic step when all keys
+// live on one server: a member is live when its record key exists, and the
+// victims' records are deleted by the script. The record keys are built
+// from the prefix, not declared in KEYS: the members are known only inside
+// the script, and a server outside Cluster mode allows that.
+//
+// KEYS[1] index key; ARGV[1] now in Unix ms, ARGV[2] the key prefix,
+// ARGV[3] keep, ARGV[4] max. It returns the deleted keys.
+var limitScript = redis.NewScript(indexLua + limitLua + `
+local prefix = ARGV[2]
+local victims = limit(KEYS[1], ARGV[1], ARGV[3], tonumber(ARGV[4]), function(m)
+  return redis.call('EXISTS', prefix .. m) == 1
+end)
+for _, m in ipairs(victims) do redis.call('DEL', prefix .. m) end
+return victims
+`)
+
+// limitIndexScript is the index step of a per-user limit in Cluster, where
+// the records live in other slots: the caller checked the records (of the
+// index and of the pending set) before and passes those it found missing;
+// every other member (including those added since) counts as live. It moves
+// the victims from the index to the pending set (a sorted set like the
+// index, in its slot), drops the missing members from both, and returns
+// every member of the pending set: the keys whose records the caller must
+// delete. A victim stays pending until a later call finds its record gone,
+// so a lost reply, a retried script or failed deletes never leave a
+// session alive outside both sets.
+//
+// KEYS[1] index key, KEYS[2] pending set; ARGV[1] now in Unix ms, ARGV[2]
+// keep, ARGV[3] max, ARGV[4...] members whose records were found missing.
+var limitIndexScript = redis.NewScript(indexLua + limitLua + `
+local dead = {}
+for i = 4, #ARGV do
+  dead[ARGV[i]] = true
+  redis.call('ZREM', KEYS[2], ARGV[i])
+end
+limit(KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3]), function(m)
+  return not dead[m]
+end, KEYS[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
+expireindex(KEYS[2])
+return redis.call('ZRANGE', KEYS[2], 0, -1)
 `)
 
 // scripts lists every script, for LoadScripts.
-var scripts = []*redis.Script{loadScript, saveScript, indexScript, renewScript}
+var scripts = []*redis.Script{loadScript, saveScript, indexScript, renewScript, limitScript, limitIndexScript}

@@ -172,7 +172,9 @@ func TestCluster(t *testing.T) {
 			{"Load", func() error { _, _, err := st.Load(ctx, "a"); return err }, 1},
 			{"Save", func() error { _, err := st.Save(ctx, "a", []byte("y"), exp, 1); return err }, 1},
 			{"Touch", func() error { return st.Touch(ctx, "a", exp) }, 1},
-			{"Renew", func() error { return st.Renew(ctx, "a", 2, "b", []byte("z"), exp, "u", day) }, 2},
+			// Create the new record, index it, delete the old one.
+			{"Renew", func() error { return st.Renew(ctx, "a", 2, "b", []byte("z"), exp, "u", day) }, 3},
+			{"RenewWithoutUser", func() error { return st.Renew(ctx, "b", 1, "c", []byte("z"), exp, "", day) }, 2},
 		} {
 			rt.Reset()
 			if err := tc.op(); err != nil {
@@ -185,15 +187,35 @@ func TestCluster(t *testing.T) {
 	})
 
 	// A logout that lands before the renewal's check of the old record
-	// wins. The conflict takes three round trips: create the new record,
-	// check the old one, take the new one back.
+	// wins. The conflict takes four round trips: create the new record,
+	// index it, check the old one, take the new one back.
 	t.Run("RenewAfterLogout", func(t *testing.T) {
 		var rt redistest.RoundTrips
 		cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs(), ContextTimeoutEnabled: true})
 		t.Cleanup(func() { _ = cc.Close() })
 		st := newStore(t, cc, redisstore.WithTimeout(suiteTimeout))
 		cc.AddHook(&rt)
-		testRenewAfterLogout(t, st, cc, &rt, 3)
+		testRenewAfterLogout(t, st, cc, &rt, 4)
+	})
+
+	t.Run("LimitUserKeys", func(t *testing.T) {
+		var rt redistest.RoundTrips
+		cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs(), ContextTimeoutEnabled: true})
+		t.Cleanup(func() { _ = cc.Close() })
+		cc.AddHook(&rt)
+		testLimitRoundTrips(t, newStore(t, cc, redisstore.WithTimeout(suiteTimeout)), cc, &rt, 4)
+	})
+
+	// Every partial failure of the renewal in steps either completes it or
+	// leaves the old record and the index as they were.
+	t.Run("RenewFaults", func(t *testing.T) {
+		var h faultHook
+		cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs(), ContextTimeoutEnabled: true})
+		t.Cleanup(func() { _ = cc.Close() })
+		cc.AddHook(&h)
+		testRenewFaults(t, &h, func(t *testing.T) (*redisstore.Store, redis.UniversalClient) {
+			return newStore(t, cc, redisstore.WithTimeout(suiteTimeout)), cc
+		}, stepFaults)
 	})
 
 	// A taken new key is found first and changes nothing, neither the

@@ -24,6 +24,8 @@ func init() {
 		testCase{name: "Save/UpdateMissing", fn: testSaveUpdateMissing},
 		testCase{name: "Save/ZeroExpiry", fn: testSaveZeroExpiry},
 		testCase{name: "Save/PastExpiryDeletes", fn: testSavePastExpiry},
+		testCase{name: "Save/DeleteIfVersion", fn: testSaveDeleteIfVersion},
+		testCase{name: "Save/DeleteIfVersionRace", fn: testSaveDeleteIfVersionRace},
 		testCase{name: "Save/AfterDelete", fn: testSaveAfterDelete},
 		testCase{name: "Expiry/Returned", fn: testExpiryReturned},
 		testCase{name: "Expiry/RecordsDisappear", fn: testRecordsDisappear},
@@ -141,6 +143,84 @@ func testSavePastExpiry(t *testing.T, s backends.Store) {
 		t.Fatalf("Save(missing, past expiry, expected 0) = %d, %v; want 0, nil", v, err)
 	}
 	mustMiss(t, s, "m")
+}
+
+// testSaveDeleteIfVersion checks the cases of a Save with a past expiry
+// that testSavePastExpiry leaves out. Step-wise renewals depend on every one
+// of them: "delete the old record if it is still at the version loaded" must
+// never delete a newer record, nor create one.
+func testSaveDeleteIfVersion(t *testing.T, s backends.Store) {
+	ctx := t.Context()
+	past := time.Now().Add(-time.Second)
+
+	// Expected 0 on an existing key: the key is not free, a conflict.
+	exp := hour()
+	save(t, s, "k", []byte("v1"), exp, 0)
+	_, err := s.Save(ctx, "k", nil, past, 0)
+	wantErr(t, err, "save", backends.ErrConflict)
+	rec := mustLoad(t, s, "k", 1, []byte("v1"))
+	wantExpiry(t, "k", rec.Expiry, exp)
+
+	// A version ahead of the stored one, on an existing and a missing key.
+	_, err = s.Save(ctx, "k", nil, past, 2)
+	wantErr(t, err, "save", backends.ErrConflict)
+	mustLoad(t, s, "k", 1, []byte("v1"))
+	_, err = s.Save(ctx, "missing", nil, past, 3)
+	wantErr(t, err, "save", backends.ErrConflict)
+	mustMiss(t, s, "missing")
+
+	// A record deleted (a logout) since it was loaded at version 1: the
+	// stale delete conflicts, and a later create under the key is not
+	// touched by it.
+	if err := s.Delete(ctx, "k"); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	_, err = s.Save(ctx, "k", nil, past, 1)
+	wantErr(t, err, "save", backends.ErrConflict)
+	mustMiss(t, s, "k")
+	save(t, s, "k", []byte("again"), hour(), 0)
+	save(t, s, "k", []byte("again v2"), hour(), 1)
+	_, err = s.Save(ctx, "k", nil, past, 1)
+	wantErr(t, err, "save", backends.ErrConflict)
+	mustLoad(t, s, "k", 2, []byte("again v2"))
+
+	// The matching version deletes, whatever the blob, and the key can be
+	// created afresh.
+	if v, err := s.Save(ctx, "k", []byte("ignored"), past, 2); err != nil || v != 0 {
+		t.Fatalf("Save(k, past expiry, expected 2) = %d, %v; want 0, nil", v, err)
+	}
+	mustMiss(t, s, "k")
+	save(t, s, "k", []byte("fresh"), hour(), 0)
+}
+
+// testSaveDeleteIfVersionRace races an update and a delete-if-version of
+// the same version: exactly one wins, and the record shows which.
+func testSaveDeleteIfVersionRace(t *testing.T, s backends.Store) {
+	const rounds = 10
+	var deleted, updated int
+	for r := range rounds {
+		key := "race-" + strconv.Itoa(r)
+		save(t, s, key, []byte("v1"), hour(), 0)
+		winners := race(t, 2, "Save", func(w int) error {
+			expiry := hour()
+			if w == 0 {
+				expiry = time.Now().Add(-time.Second)
+			}
+			_, err := s.Save(t.Context(), key, []byte("v2"), expiry, 1)
+			return err
+		})
+		if len(winners) != 1 {
+			t.Fatalf("round %d: %d of an update and a delete of version 1 succeeded (%v), want exactly 1", r, len(winners), winners)
+		}
+		if winners[0] == 0 {
+			deleted++
+			mustMiss(t, s, key)
+		} else {
+			updated++
+			mustLoad(t, s, key, 2, []byte("v2"))
+		}
+	}
+	t.Logf("delete won %d times, update %d times", deleted, updated)
 }
 
 func testSaveAfterDelete(t *testing.T, s backends.Store) {
@@ -405,6 +485,19 @@ func testContextDone(t *testing.T, s backends.Store, ctx context.Context, want e
 		keys, err := ui.UserKeys(t.Context(), "u")
 		if err != nil || len(keys) != 0 {
 			t.Errorf("UserKeys(u) after a canceled AddUserKey = %q, %v; want none", keys, err)
+		}
+	}
+	if l, ok := s.(backends.UserLimiter); ok {
+		if ui, ok := s.(backends.UserIndex); ok {
+			addUserKey(t, ui, "u", "k", day())
+			victims, err := l.LimitUserKeys(ctx, "u", "", 0)
+			wantErr(t, err, "", want)
+			if len(victims) != 0 {
+				t.Errorf("LimitUserKeys with a done context returned %q", victims)
+			}
+			mustLoad(t, s, "k", 1, []byte("v1"))
+			wantUserKeys(t, ui, "u", "k")
+			removeUserKey(t, ui, "u", "k")
 		}
 	}
 	if r, ok := s.(backends.Renewer); ok {

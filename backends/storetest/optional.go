@@ -15,6 +15,7 @@ func init() {
 		testCase{name: "DeletedRecordsHidden", fn: testUserIndexDeleted},
 		testCase{name: "ExpiredRecordsHidden", fn: testUserIndexExpired},
 		testCase{name: "TouchedRecordsListed", fn: testUserIndexTouched},
+		testCase{name: "DeadlinesOnlyMoveLater", fn: testUserIndexDeadlines},
 	)
 	register("Renewer",
 		testCase{name: "MovesRecordAndIndex", fn: testRenewMoves},
@@ -154,6 +155,56 @@ func testUserIndexTouched(t *testing.T, s backends.Store) {
 	}
 	time.Sleep(time.Until(start.Add(shortTTL + earlyMargin)))
 	wantUserKeys(t, ui, "alice", "k")
+}
+
+// shortDeadline is the index deadline of the entries that
+// testUserIndexDeadlines moves later: long enough to be in the future when
+// the entry is added on a loaded machine, short enough to wait out.
+const shortDeadline = shortTTL
+
+// testUserIndexDeadlines: an entry's deadline only ever moves later, and
+// no entry shortens another's. The cases, checked after one wait past the
+// short deadline:
+//   - "extended": a session whose deadline is extended (remember-me set
+//     after login) is indexed again with the later deadline, and its entry
+//     outlives the first deadline;
+//   - "renewed": the same for an entry added by Renew;
+//   - "again": an entry added again with an earlier deadline (a stale
+//     writer) keeps its later one;
+//   - "long" and "brief": an entry with an earlier deadline than the others
+//     (a short session of a user with long ones) shortens nothing else.
+func testUserIndexDeadlines(t *testing.T, s backends.Store) {
+	ui := s.(backends.UserIndex)
+	start := time.Now()
+	short := start.Add(shortDeadline)
+	later := start.Add(48 * time.Hour)
+	for _, k := range []string{"extended", "long", "again", "brief"} {
+		save(t, s, k, []byte(k), hour(), 0)
+	}
+	addUserKey(t, ui, "alice", "extended", short)
+	addUserKey(t, ui, "alice", "extended", later)
+	addUserKey(t, ui, "alice", "long", day())
+	addUserKey(t, ui, "alice", "again", day())
+	addUserKey(t, ui, "alice", "brief", short)
+	addUserKey(t, ui, "alice", "again", short)
+	want := []string{"again", "extended", "long"}
+	if r, ok := s.(backends.Renewer); ok {
+		save(t, s, "old", []byte("y"), hour(), 0)
+		addUserKey(t, ui, "alice", "old", short)
+		if err := r.Renew(t.Context(), "old", 1, "renewed", []byte("y"), hour(), "alice", short); err != nil {
+			t.Fatalf("Renew: %v", err)
+		}
+		addUserKey(t, ui, "alice", "renewed", later)
+		want = append(want, "renewed")
+	}
+	time.Sleep(time.Until(short.Add(earlyMargin)))
+	keys := userKeys(t, ui, "alice")
+	// "brief" is past its deadline: the store may list it (its record
+	// exists) or not.
+	keys = slices.DeleteFunc(keys, func(k string) bool { return k == "brief" })
+	if !slices.Equal(keys, want) {
+		t.Errorf("UserKeys(alice) = %q (ignoring brief), want %q", keys, want)
+	}
 }
 
 func testRenewMoves(t *testing.T, s backends.Store) {

@@ -17,8 +17,9 @@
 // milliseconds must disappear within a few seconds), Touch, Delete, blob
 // ownership, binary data and odd keys, context cancellation, operation names
 // in errors, and many goroutines racing on one record. Tests of the optional
-// capabilities (backends.UserIndex, Renewer, Iterator, Counter, Pinger) run
-// when the store implements them; the suite logs which ones it found.
+// capabilities (backends.UserIndex, UserLimiter, Renewer, Iterator, Counter,
+// Pinger) run when the store implements them; the suite logs which ones it
+// found. A store that implements UserLimiter must implement UserIndex.
 //
 // Requirements the suite places on a store beyond the interface documents:
 //
@@ -40,6 +41,10 @@
 //     deleted oldKey) is a conflict that changes nothing; a user
 //     index entry outlives the idle expiry its record had when it was added,
 //     as long as Touch keeps the record alive.
+//   - Save with an expiry in the past is a delete-if-version: it deletes the
+//     record when the stored version is the expected one (0: the key is
+//     missing, and nothing happens), and otherwise conflicts and changes
+//     nothing. Step-wise renewals rely on it.
 //
 // The suite never relies on tight timing: it checks that expired records are
 // gone eventually and that live records are present well before their expiry.
@@ -110,6 +115,7 @@ var capabilities = []capability{
 	{"Iterator", is[backends.Iterator]},
 	{"Counter", is[backends.Counter]},
 	{"Pinger", is[backends.Pinger]},
+	{"UserLimiter", is[backends.UserLimiter]},
 }
 
 // testCase is one subtest. needs names the optional capability it
