@@ -19,7 +19,9 @@ import (
 	"github.com/sessionkit/session"
 	"github.com/sessionkit/session/backends"
 	"github.com/sessionkit/session/backends/memstore"
+	"github.com/sessionkit/session/backends/redisstore"
 	"github.com/sessionkit/session/degrade"
+	"github.com/sessionkit/session/internal/redistest"
 )
 
 // switchStore is a memstore behind a switch: failNext makes the next
@@ -641,5 +643,55 @@ func TestRecoveryDoesNotReviveARecordDeletedElsewhere(t *testing.T) {
 	wantState(t, r, c, "")
 	if infos, _ := r.m.UserSessions(t.Context(), "alice"); len(infos) != 0 {
 		t.Fatalf("alice has %d sessions after recovery", len(infos))
+	}
+}
+
+// Scenario 6: two concurrent logins of one user under a limit of one never
+// revoke each other: exactly one session survives, on every store.
+func TestConcurrentLoginsUnderAUserLimit(t *testing.T) {
+	stores := map[string]func(t *testing.T) backends.Store{
+		"memory": func(t *testing.T) backends.Store { return newSwitchStore(t).Store },
+		"redis": func(t *testing.T) backends.Store {
+			redistest.Require(t)
+			srv := redistest.StartServer(t)
+			st, err := redisstore.NewFromURL(srv.URL())
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			return st
+		},
+	}
+	for name, mk := range stores {
+		t.Run(name, func(t *testing.T) {
+			st := mk(t)
+			m, err := session.New(session.WithSecret(testSecret), session.WithStore(st), session.WithMaxSessionsPerUser(1), session.WithLogger(quiet))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := &rig{t: t, m: m}
+			for round := range 20 {
+				var wg sync.WaitGroup
+				cookies := make([]*http.Cookie, 2)
+				for i := range cookies {
+					c := r.must(nil, set("x"))
+					wg.Go(func() { _, cookies[i] = r.call(c, login("alice")) })
+				}
+				wg.Wait()
+				live := 0
+				for _, c := range cookies {
+					if u, _ := r.state(c); u == "alice" {
+						live++
+					}
+				}
+				infos, err := m.UserSessions(t.Context(), "alice")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if live != 1 || len(infos) != 1 {
+					t.Fatalf("round %d: %d logged-in sessions, %d listed; want exactly 1", round, live, len(infos))
+				}
+			}
+		})
 	}
 }

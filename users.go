@@ -125,7 +125,43 @@ func (m *Manager) revoke(ctx context.Context, ui backends.UserIndex, userID, key
 // login goes on, and the limit is applied at the user's next login after
 // the outage. A failure never costs the login its session or its cookie:
 // the caller logs it.
+//
+// A store that implements backends.UserLimiter enforces the limit in one
+// atomic step, so that concurrent logins of one user never revoke each
+// other; other stores are listed and revoked step by step.
 func (m *Manager) enforceUserLimit(ctx context.Context, userID, keep string) error {
+	if ul, ok := m.store.(backends.UserLimiter); ok {
+		revoked, err := ul.LimitUserKeys(ctx, userID, keep, m.maxPerUser)
+		if errors.Is(err, errors.ErrUnsupported) {
+			return m.enforceUserLimitStepwise(ctx, userID, keep)
+		}
+		if backends.IsUnavailable(err) && len(revoked) == 0 {
+			m.logger.DebugContext(ctx, "session: per-user session limit not enforced during a store outage", "error", err)
+			return nil
+		}
+		var errs []error
+		if err != nil {
+			errs = append(errs, wrapStore("limit", err))
+			// Keys taken out of the index but maybe not deleted.
+			for _, k := range revoked {
+				if derr := m.delete(ctx, k, m.now().Add(MaxSessionLifetime)); derr != nil {
+					errs = append(errs, derr)
+				}
+			}
+		}
+		if len(revoked) > 0 {
+			m.observer.Event(ctx, EventUserRevoked)
+			m.auditRevoked(ctx, userID, len(revoked), "limit")
+		}
+		if len(errs) > 0 {
+			return fmt.Errorf("session: enforce per-user limit: %w", errors.Join(errs...))
+		}
+		return nil
+	}
+	return m.enforceUserLimitStepwise(ctx, userID, keep)
+}
+
+func (m *Manager) enforceUserLimitStepwise(ctx context.Context, userID, keep string) error {
 	infos, err := m.UserSessions(ctx, userID)
 	if backends.IsUnavailable(err) {
 		m.logger.DebugContext(ctx, "session: per-user session limit not enforced during a store outage", "error", err)

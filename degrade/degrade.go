@@ -318,12 +318,13 @@ type probeResult struct {
 }
 
 var (
-	_ backends.Store     = (*Store)(nil)
-	_ backends.UserIndex = (*Store)(nil)
-	_ backends.Renewer   = (*Store)(nil)
-	_ backends.Iterator  = (*Store)(nil)
-	_ backends.Counter   = (*Store)(nil)
-	_ backends.Pinger    = (*Store)(nil)
+	_ backends.Store       = (*Store)(nil)
+	_ backends.UserIndex   = (*Store)(nil)
+	_ backends.Renewer     = (*Store)(nil)
+	_ backends.Iterator    = (*Store)(nil)
+	_ backends.Counter     = (*Store)(nil)
+	_ backends.Pinger      = (*Store)(nil)
+	_ backends.UserLimiter = (*Store)(nil)
 )
 
 // New returns a Store that serves from primary and fails over to the

@@ -432,6 +432,32 @@ func (s *Store) userOp(ctx context.Context, op, userID, key string, uc userChang
 	return nil
 }
 
+// LimitUserKeys enforces a per-user session limit on the primary in one
+// atomic step (see backends.UserLimiter). It fails with an error matching
+// errors.ErrUnsupported when the primary is not a backends.UserLimiter,
+// and, like UserKeys, with one matching backends.ErrUnavailable while the
+// primary is down: the limit is then not enforced.
+func (s *Store) LimitUserKeys(ctx context.Context, userID, keep string, max int) ([]string, error) {
+	if err := s.begin(ctx, "limit_user_keys"); err != nil {
+		return nil, err
+	}
+	ul, ok := s.primary.(backends.UserLimiter)
+	if !ok {
+		return nil, unsupported("limit_user_keys", "UserLimiter")
+	}
+	if !s.usePrimary() {
+		return nil, opError("limit_user_keys", backends.Unavailable(ErrOpen))
+	}
+	var keys []string
+	err := s.do(ctx, func(c context.Context) error {
+		var e error
+		keys, e = ul.LimitUserKeys(c, userID, keep, max)
+		return e
+	})
+	s.result(ctx, err)
+	return keys, err
+}
+
 // UserKeys returns the keys of userID's sessions (see backends.UserIndex).
 // Only the primary knows all of them, so while it is down UserKeys fails
 // with an error matching backends.ErrUnavailable (and ErrOpen when the

@@ -41,6 +41,11 @@ func Renew(ctx context.Context, st backends.Store, oldKey string, oldVersion uin
 	} else {
 		_, err = st.Save(ctx, oldKey, nil, deleteExpiry, oldVersion)
 	}
+	if errors.Is(err, backends.ErrOutcomeUnknown) {
+		// The old record may be deleted already: newKey holds the session
+		// and must stay. The caller reconciles (see ErrOutcomeUnknown).
+		return err
+	}
 	if err != nil {
 		// Roll back: the session stays where it was.
 		if derr := st.Delete(context.WithoutCancel(ctx), newKey); derr != nil {
