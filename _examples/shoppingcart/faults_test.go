@@ -27,6 +27,8 @@ var (
 		"how long TestCartsUnderRedisFaults drives the shop while faults hit Redis (one fault every 8-12 s)")
 	faultsClients = flag.Int("faults.clients", 32, "concurrent visitors of TestCartsUnderRedisFaults")
 	faultsSeed    = flag.Uint64("faults.seed", 0, "seed of the visitors' and the faults' random choices; 0 picks one")
+	faultsKinds   = flag.String("faults.kinds", "stop,flap,pause",
+		`the faults TestCartsUnderRedisFaults injects, in a random order: "stop", "flap", "pause"; "none" for a run without faults`)
 )
 
 // Timing of the fault schedule.
@@ -42,18 +44,19 @@ const (
 // redisFault is one way of making Redis unavailable. inject blocks for the
 // fault's whole length and leaves Redis answering again.
 type redisFault struct {
+	kind   string // its name in -faults.kinds
 	name   string
 	length time.Duration
 	inject func(t *testing.T, r *redistest.Server)
 }
 
 var redisFaults = []redisFault{
-	{"stopped 3s (SIGSTOP, SIGCONT)", 3 * time.Second, func(t *testing.T, r *redistest.Server) {
+	{"stop", "stopped 3s (SIGSTOP, SIGCONT)", 3 * time.Second, func(t *testing.T, r *redistest.Server) {
 		r.Stop()
 		defer r.Cont()
 		time.Sleep(3 * time.Second)
 	}},
-	{"flapping 3s (SIGSTOP/SIGCONT every 300ms)", 3 * time.Second, func(t *testing.T, r *redistest.Server) {
+	{"flap", "flapping 3s (SIGSTOP/SIGCONT every 300ms)", 3 * time.Second, func(t *testing.T, r *redistest.Server) {
 		for range 5 {
 			r.Stop()
 			time.Sleep(300 * time.Millisecond)
@@ -61,7 +64,7 @@ var redisFaults = []redisFault{
 			time.Sleep(300 * time.Millisecond)
 		}
 	}},
-	{"CLIENT PAUSE 2000 ALL", 2 * time.Second, func(t *testing.T, r *redistest.Server) {
+	{"pause", "CLIENT PAUSE 2000 ALL", 2 * time.Second, func(t *testing.T, r *redistest.Server) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := r.Client().Do(ctx, "CLIENT", "PAUSE", "2000", "ALL").Err(); err != nil {
@@ -69,6 +72,22 @@ var redisFaults = []redisFault{
 		}
 		time.Sleep(2 * time.Second)
 	}},
+}
+
+// selectFaults returns the faults that kinds names.
+func selectFaults(t *testing.T, kinds string) []redisFault {
+	if kinds == "none" {
+		return nil
+	}
+	var out []redisFault
+	for k := range strings.SplitSeq(kinds, ",") {
+		i := slices.IndexFunc(redisFaults, func(f redisFault) bool { return f.kind == strings.TrimSpace(k) })
+		if i < 0 {
+			t.Fatalf("-faults.kinds: unknown fault %q", k)
+		}
+		out = append(out, redisFaults[i])
+	}
+	return out
 }
 
 // faultWindow is when one fault hit Redis, relative to the start of the
@@ -103,10 +122,11 @@ func TestCartsUnderRedisFaults(t *testing.T) {
 
 	r := redistest.StartServer(t)
 	logs := &logBuffer{}
-	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	clock := &runClock{}
+	logger := slog.New(clock.handler(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})))
 	redisLogs.sendTo(t, logger)
 	s := startLoggedShop(t, config{RedisURL: r.URL(), Logger: logger}, logs)
-	run := newFaultRun(t, s.srv.URL)
+	run := newFaultRun(t, s.srv.URL, clock)
 
 	visitors := make([]*visitor, *faultsClients)
 	products := s.app.catalog.All()
@@ -128,10 +148,11 @@ func TestCartsUnderRedisFaults(t *testing.T) {
 	for _, v := range visitors {
 		wg.Go(func() { v.shop(stop, run.start0.Add(*faultsDuration)) })
 	}
-	order := rng.Perm(len(redisFaults))
+	faults := selectFaults(t, *faultsKinds)
+	rng.Shuffle(len(faults), func(i, j int) { faults[i], faults[j] = faults[j], faults[i] })
 	at := firstFaultAt
-	for n := 1; ; n++ {
-		f := redisFaults[order[(n-1)%len(order)]]
+	for n := 1; len(faults) > 0; n++ {
+		f := faults[(n-1)%len(faults)]
 		if at+f.length+faultCooldown > *faultsDuration {
 			break // a fault no longer fits in the load
 		}
@@ -198,6 +219,7 @@ type faultRun struct {
 	baseURL   *url.URL
 	transport *http.Transport
 	start0    time.Time
+	clock     *runClock
 
 	mu         sync.Mutex
 	windows    []faultWindow
@@ -205,7 +227,7 @@ type faultRun struct {
 	phase      string // set for the checks after the load
 }
 
-func newFaultRun(t *testing.T, base string) *faultRun {
+func newFaultRun(t *testing.T, base string, clock *runClock) *faultRun {
 	u, err := url.Parse(base)
 	if err != nil {
 		t.Fatal(err)
@@ -216,16 +238,26 @@ func newFaultRun(t *testing.T, base string) *faultRun {
 		IdleConnTimeout:     30 * time.Second,
 	}
 	t.Cleanup(tr.CloseIdleConnections)
-	return &faultRun{t: t, base: base, baseURL: u, transport: tr}
+	return &faultRun{t: t, base: base, baseURL: u, transport: tr, clock: clock}
 }
 
-func (r *faultRun) start()               { r.start0 = time.Now() }
+func (r *faultRun) start() {
+	r.start0 = time.Now()
+	r.clock.start.Store(&r.start0)
+}
 func (r *faultRun) since() time.Duration { return time.Since(r.start0) }
 
 func (r *faultRun) addWindow(w faultWindow) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.windows = append(r.windows, w)
+}
+
+// addAfter adds st to the requests after violation i.
+func (r *faultRun) addAfter(i int, st step) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.violations[i].after = append(r.violations[i].after, st)
 }
 
 func (r *faultRun) setPhase(p string) {
@@ -287,6 +319,7 @@ type violation struct {
 	detail  string
 	origin  []step // the requests up to the one that began the contradiction, if older than trace
 	trace   []step // the last requests
+	after   []step // the next requests, for the classes in followed
 }
 
 // Variants of a class: when the violation was seen.
@@ -305,8 +338,18 @@ func (r *faultRun) final() bool {
 	return r.phase != ""
 }
 
+// followed are the classes whose reports show what the visitor's next
+// requests met: what a login without a new ID or an expired cookie led to.
+var followed = map[string]bool{
+	classLoginNoCookie: true, classLoginSameID: true, classExpired: true, classLogoutCookie: true,
+}
+
+// followLen is how many of the next requests a followed violation shows.
+const followLen = 8
+
 // violate records a violation found by v (nil: by the run itself), in an
-// answer that was degraded or not.
+// answer that was degraded or not, of a contradiction that began with
+// request since (0: with this one).
 func (r *faultRun) violate(v *visitor, class string, degraded bool, since int, detail string) {
 	at := r.since()
 	r.mu.Lock()
@@ -321,6 +364,9 @@ func (r *faultRun) violate(v *visitor, class string, degraded bool, since int, d
 	if v != nil {
 		vi.visitor = v.n
 		vi.origin, vi.trace = v.trace(since)
+		if followed[class] {
+			v.follow = append(v.follow, followUp{index: len(r.violations), left: followLen})
+		}
 	}
 	r.violations = append(r.violations, vi)
 }
@@ -470,6 +516,12 @@ func writeViolation(b *strings.Builder, r *faultRun, v violation) {
 	for _, s := range v.trace {
 		fmt.Fprintf(b, "    %s\n", s)
 	}
+	if len(v.after) > 0 {
+		fmt.Fprintf(b, "    then:\n")
+		for _, s := range v.after {
+			fmt.Fprintf(b, "    %s\n", s)
+		}
+	}
 }
 
 // lastLines returns the last n lines of s.
@@ -525,4 +577,30 @@ func (r *faultRun) logSummary(visitors []*visitor, loadEnd, recovered, total tim
 		fmt.Fprintf(&b, "  %-40s %6d\n", k, counts[k])
 	}
 	r.t.Log(b.String())
+}
+
+// runClock adds the time since the start of the load ("run=+2.345s") to
+// the app's log lines, so that they line up with the report.
+type runClock struct{ start atomic.Pointer[time.Time] }
+
+func (c *runClock) handler(h slog.Handler) slog.Handler { return clockHandler{h, c} }
+
+type clockHandler struct {
+	slog.Handler
+	clock *runClock
+}
+
+func (h clockHandler) Handle(ctx context.Context, rec slog.Record) error {
+	if start := h.clock.start.Load(); start != nil {
+		rec.AddAttrs(slog.String("run", fmt.Sprintf("%+.3fs", rec.Time.Sub(*start).Seconds())))
+	}
+	return h.Handler.Handle(ctx, rec)
+}
+
+func (h clockHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return clockHandler{h.Handler.WithAttrs(as), h.clock}
+}
+
+func (h clockHandler) WithGroup(name string) slog.Handler {
+	return clockHandler{h.Handler.WithGroup(name), h.clock}
 }

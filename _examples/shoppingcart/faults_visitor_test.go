@@ -68,6 +68,10 @@ func (s step) String() string {
 		s.seq, s.at.Seconds(), s.req, s.sent, status, deg, set, s.answer)
 }
 
+// followUp is a violation (its index in the run) that shows the visitor's
+// next left requests.
+type followUp struct{ index, left int }
+
 // line is a visitor's model of one product's cart line: the quantity the
 // cart must hold at least (lo) and may hold at most (hi). After an
 // acknowledged change they are equal; a change whose outcome is unknown
@@ -153,8 +157,9 @@ type visitor struct {
 	client   *http.Client
 	products []string
 
-	seq   int
-	steps []step // the last historyLen at most
+	seq    int
+	steps  []step     // the last historyLen at most
+	follow []followUp // violations that show the next requests
 
 	cart  map[string]*line
 	user  userModel
@@ -240,8 +245,6 @@ type reply struct {
 	body     []byte
 }
 
-func (r reply) ok() bool { return r.status >= 200 && r.status < 300 }
-
 // do sends a request with c to base and records it. A non-empty cookie is
 // sent as the session cookie instead of the jar's. label prefixes the
 // step's description.
@@ -319,6 +322,11 @@ func (v *visitor) do(c *http.Client, base, method, path string, body any, desc, 
 
 // record appends st to the visitor's trace and counts it.
 func (v *visitor) record(st step, route, status string) {
+	for i := range v.follow {
+		v.run.addAfter(v.follow[i].index, st)
+		v.follow[i].left--
+	}
+	v.follow = slices.DeleteFunc(v.follow, func(f followUp) bool { return f.left == 0 })
 	if len(v.steps) == historyLen {
 		v.steps = slices.Delete(v.steps, 0, historyLen/2)
 	}
