@@ -112,6 +112,9 @@ type faultWindow struct {
 // go test -run TestCartsUnderRedisFaults -faults.duration=90s runs longer.
 func TestCartsUnderRedisFaults(t *testing.T) {
 	redistest.Require(t)
+	if *faultsClients < 1 {
+		t.Fatalf("-faults.clients=%d: want at least 1", *faultsClients)
+	}
 	began := time.Now()
 	seed := *faultsSeed
 	if seed == 0 {
@@ -287,7 +290,7 @@ const (
 	classLostWrite     = "lost acknowledged write (an acknowledged add is missing or smaller on a later read)"
 	classRemovedBack   = "removed item came back (absent after an acknowledged remove, then present without an add)"
 	classLogoutBack    = "cart came back after an acknowledged logout"
-	classPhantom       = "phantom quantity (more than the visitor ever added)"
+	classPhantom       = "phantom quantity (more than the visitor's adds allow, and no remove to undo)"
 	classLoginNoCookie = "2xx login without a session cookie (no new session ID)"
 	classLoginSameID   = "2xx login kept the session ID it was sent (session fixation window)"
 	classExpired       = "a response other than a logout expired the session cookie"

@@ -34,6 +34,9 @@ const productsPerVisitor = 3
 // longest is twice as long. A visitor sends some 25 requests a second.
 const thinkTime = 25 * time.Millisecond
 
+// deadLabel marks the requests that replay the cookie of an ended session.
+const deadLabel = "[dead cookie] "
+
 // maxDeadCookies is how many cookies of ended session IDs a visitor keeps
 // to replay.
 const maxDeadCookies = 8
@@ -68,6 +71,25 @@ func (s step) String() string {
 		s.seq, s.at.Seconds(), s.req, s.sent, status, deg, set, s.answer)
 }
 
+// maxAcks bounds the acknowledged changes a line keeps for reports.
+const maxAcks = 12
+
+// acked records an acknowledged change of the line.
+func (l *line) acked(change string) {
+	if len(l.acks) == maxAcks {
+		l.acks = slices.Delete(l.acks, 0, 1)
+		l.acks[0] = "..."
+	}
+	l.acks = append(l.acks, change)
+}
+
+func (l *line) ackList() string {
+	if len(l.acks) == 0 {
+		return "none"
+	}
+	return strings.Join(l.acks, ", ")
+}
+
 // followUp is a violation (its index in the run) that shows the visitor's
 // next left requests.
 type followUp struct{ index, left int }
@@ -82,7 +104,7 @@ type line struct {
 	// #12", "logout #40") until an answer shows the line present as the
 	// model expects: a quantity above hi is then that change undone.
 	gone   string
-	ack    string // the last acknowledged change, for reports
+	acks   []string // acknowledged changes since an answer last agreed, for reports
 	streak streak
 }
 
@@ -314,7 +336,8 @@ func (v *visitor) do(c *http.Client, base, method, path string, body any, desc, 
 	if rep.status >= 500 {
 		v.violate(rep, class5xx, fmt.Sprintf("%s %s answered %d %s", method, path, rep.status, st.answer))
 	}
-	if rep.cookie != nil && expired(rep.cookie) && path != "/api/logout" {
+	// An ended session's cookie may be expired: it is not the visitor's.
+	if rep.cookie != nil && expired(rep.cookie) && path != "/api/logout" && label != deadLabel {
 		v.violate(rep, classExpired, fmt.Sprintf("%s %s answered %d and expired the session cookie", method, path, rep.status))
 	}
 	return rep
@@ -377,7 +400,7 @@ func (v *visitor) add(p string, q int) {
 	case rep.status == http.StatusOK:
 		l.lo += q
 		l.hi += q
-		l.ack = fmt.Sprintf("add %d at #%d", q, v.seq)
+		l.acked(fmt.Sprintf("add %d #%d", q, v.seq))
 		v.checkCart(rep, "the add's own answer")
 	case rep.status == 0 || rep.status >= 500:
 		l.hi += q // it may have been added
@@ -393,7 +416,7 @@ func (v *visitor) remove(p string) {
 	case rep.status == http.StatusOK:
 		l.lo, l.hi = 0, 0
 		l.gone = fmt.Sprintf("remove #%d", v.seq)
-		l.ack = l.gone
+		l.acked(l.gone)
 		v.checkCart(rep, "the remove's own answer")
 	case rep.status == 0 || rep.status >= 500:
 		l.lo = 0 // it may have been removed
@@ -440,7 +463,7 @@ func (v *visitor) checkCart(rep reply, what string) {
 	got := cart.quantities()
 	for p := range got {
 		if _, ok := v.cart[p]; !ok {
-			v.cart[p] = &line{ack: "never added"}
+			v.cart[p] = &line{}
 		}
 	}
 	for _, p := range slices.Sorted(maps.Keys(v.cart)) {
@@ -450,19 +473,19 @@ func (v *visitor) checkCart(rep reply, what string) {
 		switch {
 		case q < l.lo:
 			class = classLostWrite
-			detail = fmt.Sprintf("%s shows %s:%d, want at least %d (last acknowledged: %s)", what, p, q, l.lo, l.ack)
+			detail = fmt.Sprintf("%s shows %s:%d, want at least %d", what, p, q, l.lo)
 		case q > l.hi && strings.HasPrefix(l.gone, "remove"):
 			class = classRemovedBack
-			detail = fmt.Sprintf("%s shows %s:%d, want at most %d after the acknowledged %s (last acknowledged: %s)", what, p, q, l.hi, l.gone, l.ack)
+			detail = fmt.Sprintf("%s shows %s:%d, want at most %d after the acknowledged %s", what, p, q, l.hi, l.gone)
 		case q > l.hi && strings.HasPrefix(l.gone, "logout"):
 			class = classLogoutBack
-			detail = fmt.Sprintf("%s shows %s:%d, want at most %d after the acknowledged %s (last acknowledged: %s)", what, p, q, l.hi, l.gone, l.ack)
+			detail = fmt.Sprintf("%s shows %s:%d, want at most %d after the acknowledged %s", what, p, q, l.hi, l.gone)
 		case q > l.hi:
 			class = classPhantom
-			detail = fmt.Sprintf("%s shows %s:%d, want at most %d (last acknowledged: %s)", what, p, q, l.hi, l.ack)
+			detail = fmt.Sprintf("%s shows %s:%d, want at most %d", what, p, q, l.hi)
 		}
 		if class == "" {
-			l.lo, l.hi = q, q
+			l.lo, l.hi, l.acks = q, q, nil
 			l.streak.agree(v.seq)
 			if q > 0 {
 				l.gone = ""
@@ -470,7 +493,8 @@ func (v *visitor) checkCart(rep reply, what string) {
 			continue
 		}
 		if l.streak.contradict(v.seq, rep.degraded, class) || v.run.final() {
-			v.violateSince(rep, class, l.streak.wrongSince, fmt.Sprintf("%s; %s; %v", detail, summarize(rep.body), &l.streak))
+			v.violateSince(rep, class, l.streak.wrongSince, fmt.Sprintf("%s (acknowledged since the last agreeing answer: %s); %s; %v",
+				detail, l.ackList(), summarize(rep.body), &l.streak))
 		}
 	}
 }
@@ -518,7 +542,7 @@ func (v *visitor) logout() {
 		for _, l := range v.cart {
 			l.lo, l.hi = 0, 0
 			l.gone = fmt.Sprintf("logout #%d", v.seq)
-			l.ack = l.gone
+			l.acked(l.gone)
 		}
 		v.user = userModel{sure: true, since: fmt.Sprintf("logout at #%d", v.seq), streak: v.user.streak}
 	case rep.status == 0 || rep.status >= 500:
@@ -608,7 +632,7 @@ func (v *visitor) replayDead() {
 	}
 	raw := v.dead[v.rng.IntN(len(v.dead))]
 	bare := v.run.httpClient(nil)
-	rep := v.do(bare, v.run.base, "GET", "/api/me", nil, "", raw, "[dead cookie] ")
+	rep := v.do(bare, v.run.base, "GET", "/api/me", nil, "", raw, deadLabel)
 	switch rep.status {
 	case http.StatusOK:
 		v.violate(rep, classDeadUser, fmt.Sprintf("the ended session %s answers /api/me with %s", v.shortID(raw), summarize(rep.body)))
@@ -616,7 +640,7 @@ func (v *visitor) replayDead() {
 	default:
 		v.unexpected(rep, "GET /api/me with an ended session", "401")
 	}
-	rep = v.do(bare, v.run.base, "GET", "/api/cart", nil, "", raw, "[dead cookie] ")
+	rep = v.do(bare, v.run.base, "GET", "/api/cart", nil, "", raw, deadLabel)
 	if rep.status == http.StatusOK {
 		var cart cartJSON
 		if err := json.Unmarshal(rep.body, &cart); err == nil && len(cart.Items) > 0 {
