@@ -216,6 +216,17 @@ func (s *Session) rebase(ctx context.Context) error {
 		}
 	}
 	switch {
+	case found && rep.Stale():
+		// A copy that may no longer be current: keep the session off its
+		// ID, built on that copy for this request.
+		s.data = *latest
+		s.changes.Apply(&s.data)
+		if s.oldKey == "" {
+			s.oldKey = s.key
+			s.newID()
+		}
+		s.base, s.version = baseUnknown, 0
+		s.loadedUID, s.loadedDeadline = latest.UserID, latest.Deadline
 	case found:
 		if s.oldKey != "" && s.base == baseStored && rec.Version == s.version {
 			// The old record is unchanged, so the new ID was taken.

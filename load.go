@@ -96,6 +96,11 @@ func (m *Manager) load(s *Session) error {
 		return nil
 	}
 	s.id, s.key, s.base, s.version, s.expiry = id, key, baseStored, rec.Version, rec.Expiry
+	if s.report.Stale() {
+		// A copy that may no longer be current: the session shows it,
+		// and its first write moves it to a new ID (see commit).
+		s.base, s.version = baseUnknown, 0
+	}
 	s.data = *data
 	s.loadedUID, s.loadedDeadline = data.UserID, data.Deadline
 	return nil

@@ -157,10 +157,23 @@ type rig struct {
 	m  *session.Manager
 }
 
+// newRig builds a rig whose fail-over store keeps no copies of the
+// primary's records, so a session that only the primary holds is served
+// empty during an outage: the hardest case. newRigWithCopies keeps them.
 func newRig(t *testing.T, threshold int, opts ...session.Option) *rig {
 	t.Helper()
+	return newRigCopies(t, 0, threshold, opts...)
+}
+
+func newRigWithCopies(t *testing.T, threshold int, opts ...session.Option) *rig {
+	t.Helper()
+	return newRigCopies(t, degrade.DefaultCopyBytes, threshold, opts...)
+}
+
+func newRigCopies(t *testing.T, copyBytes int64, threshold int, opts ...session.Option) *rig {
+	t.Helper()
 	p := newSwitchStore(t)
-	fo, err := degrade.New(p, degrade.WithLogger(quiet), degrade.WithFailureThreshold(threshold), degrade.WithProbeInterval(10*time.Millisecond))
+	fo, err := degrade.New(p, degrade.WithLogger(quiet), degrade.WithFailureThreshold(threshold), degrade.WithProbeInterval(10*time.Millisecond), degrade.WithCopies(copyBytes))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -693,5 +706,63 @@ func TestConcurrentLoginsUnderAUserLimit(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// With copies of the primary's records (the default), a session this
+// process has seen keeps its data and user during an outage; its writes
+// move it to a fresh ID that recovery builds on the primary's record, so a
+// read-modify-write of a value during the outage loses nothing, and a
+// logout on the primary meanwhile is not undone.
+func TestOutageServesTheLastKnownCopy(t *testing.T) {
+	r := newRigWithCopies(t, 1)
+	c := r.must(nil, login("alice"))
+	c = r.must(c, func(s *session.Session, _ http.ResponseWriter) error { return s.Set("n", 1) })
+	incr := func(s *session.Session, _ http.ResponseWriter) error {
+		n, _, err := session.Get[int](s, "n")
+		if err != nil {
+			return err
+		}
+		return s.Set("n", n+1)
+	}
+	r.p.setDown(true)
+	wantState(t, r, c, "alice", "n")
+	c2 := r.must(c, incr)
+	if c2 == nil || c2.Value == c.Value {
+		t.Fatal("a write to a copy kept the session's ID")
+	}
+	c2 = r.must(c2, incr)
+	r.p.setDown(false)
+	r.recovered()
+	wantState(t, r, c2, "alice", "n")
+	wantState(t, r, c, "")
+	r.must(c2, func(s *session.Session, _ http.ResponseWriter) error {
+		if n, _, err := session.Get[int](s, "n"); err != nil || n != 3 {
+			t.Errorf("n = %d, %v after two increments during the outage, want 3", n, err)
+		}
+		return nil
+	})
+	if infos, _ := r.m.UserSessions(t.Context(), "alice"); len(infos) != 1 {
+		t.Fatalf("alice has %d sessions", len(infos))
+	}
+
+	// Logged out on the primary by another process during the outage:
+	// served from the copy meanwhile, never revived.
+	c3 := r.must(nil, login("bob"))
+	c3 = r.must(c3, set("cart"))
+	r.p.setDown(true)
+	other, err := session.New(session.WithSecret(testSecret), session.WithStore(r.p.Store), session.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := other.RevokeUser(t.Context(), "bob"); err != nil || n != 1 {
+		t.Fatalf("RevokeUser = %d, %v", n, err)
+	}
+	c4 := r.must(c3, set("late"))
+	r.p.setDown(false)
+	r.recovered()
+	wantState(t, r, c3, "")
+	if u, keys := r.state(c4); u != "" || slices.Contains(keys, "cart") {
+		t.Fatalf("the revoked session came back: user %q keys %v", u, keys)
 	}
 }

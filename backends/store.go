@@ -186,6 +186,7 @@ func Unavailable(err error) error {
 // composite stores record in it that an operation was served by a fallback.
 type Report struct {
 	degraded atomic.Bool
+	stale    atomic.Bool
 }
 
 type reportKey struct{}
@@ -213,6 +214,21 @@ func MarkDegraded(ctx context.Context) {
 // Degraded reports whether any operation recorded in r was served by a
 // fallback store.
 func (r *Report) Degraded() bool { return r != nil && r.degraded.Load() }
+
+// MarkStale records, in the Report carried by ctx (if any), that a record
+// was served from a copy kept by a composite store, which may no longer be
+// current: the store that owns the record could not be asked. The session
+// manager then never writes under that record's key (its first write moves
+// the session to a new key, built on the current record when it is back).
+func MarkStale(ctx context.Context) {
+	if r, ok := ctx.Value(reportKey{}).(*Report); ok {
+		r.stale.Store(true)
+	}
+}
+
+// Stale reports whether a record recorded in r was served from a copy that
+// may no longer be current (see MarkStale).
+func (r *Report) Stale() bool { return r != nil && r.stale.Load() }
 
 // The declarations below support per-user session limits and renewals whose
 // outcome a store cannot report.

@@ -34,6 +34,9 @@ const (
 	DefaultJournalLimit = 100_000
 	// DefaultJournalBytes is how many bytes the journal holds at most.
 	DefaultJournalBytes = 64 << 20
+	// DefaultCopyBytes is how many bytes of last known copies of the
+	// primary's records are kept for outages (see WithCopies).
+	DefaultCopyBytes = 32 << 20
 )
 
 // FallbackVersion is set in the Version of every record the fallback
@@ -137,6 +140,7 @@ type config struct {
 	replayRate    int
 	journalLimit  int
 	journalBytes  int64
+	copyBytes     int64
 	observer      Observer
 	logger        *slog.Logger
 }
@@ -249,6 +253,29 @@ func WithJournalBytes(n int64) Option {
 	}
 }
 
+// WithCopies sets how many bytes of last known copies of the primary's
+// records the store keeps in memory (default 32 MiB; 0 keeps none). Every
+// record read from or written to the primary is kept, least recently used
+// first out, so that during an outage a session this process has seen is
+// served with its data and user, not empty: its writes are journaled as
+// changes to that copy and merged onto the primary's record on recovery
+// (never recreating a record deleted on the primary meanwhile).
+//
+// A copy is dropped when this store deletes or renews the record, finds it
+// gone on the primary, or replays onto it. A session logged out by another
+// process during the outage is still served from this process's copy
+// until the primary is back (see the package documentation). n must not
+// be negative.
+func WithCopies(n int64) Option {
+	return func(c *config) error {
+		if n < 0 {
+			return fmt.Errorf("WithCopies: %d is negative", n)
+		}
+		c.copyBytes = n
+		return nil
+	}
+}
+
 // WithObserver sets the hooks that receive metrics events (see Observer).
 func WithObserver(o Observer) Option {
 	return func(c *config) error {
@@ -284,6 +311,7 @@ func WithLogger(l *slog.Logger) Option {
 type Store struct {
 	primary  backends.Store
 	fallback backends.Store
+	copies   *copies
 	ownFB    io.Closer
 	cfg      config
 
@@ -346,6 +374,7 @@ func New(primary backends.Store, opts ...Option) (*Store, error) {
 		replayRate:    DefaultReplayRate,
 		journalLimit:  DefaultJournalLimit,
 		journalBytes:  DefaultJournalBytes,
+		copyBytes:     DefaultCopyBytes,
 	}
 	for _, o := range opts {
 		if o == nil {
@@ -379,6 +408,7 @@ func New(primary backends.Store, opts ...Option) (*Store, error) {
 		}
 		s.fallback, s.ownFB = ms, ms
 	}
+	s.copies = newCopies(cfg.copyBytes)
 	s.since = time.Now()
 	s.stopCtx, s.stop = context.WithCancel(context.Background())
 	s.wg.Add(1)

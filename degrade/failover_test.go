@@ -303,7 +303,7 @@ func TestLogoutDuringOutage(t *testing.T) {
 // it to a fresh ID, built on Redis's record on recovery; the old ID then
 // carries nothing.
 func TestMergeOnRecovery(t *testing.T) {
-	e := newEnv(t, nil)
+	e := newEnv(t, nil, degrade.WithCopies(0)) // served empty: no copy
 	a := e.browser()
 	a.must("POST", "/login/dave", false)
 	a.must("POST", "/set/before/1", false)
@@ -440,7 +440,7 @@ func checkMoved(t *testing.T, e *env, a *browser, oldCookie, user string, more m
 // the new session is built on Redis's copy of the old one, and the old ID
 // is deleted afterwards.
 func TestLoginDuringOutageKeepsData(t *testing.T) {
-	e := newEnv(t, nil)
+	e := newEnv(t, nil, degrade.WithCopies(0)) // served empty: no copy
 	a := e.browser()
 	a.must("POST", "/set/before/1", false)
 

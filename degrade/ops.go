@@ -92,6 +92,13 @@ func (s *Store) Load(ctx context.Context, key string) (backends.Record, bool, er
 			return e
 		}, key)
 		if !fo {
+			switch {
+			case err != nil:
+			case found:
+				s.copies.put(key, rec)
+			default:
+				s.copies.drop(key)
+			}
 			return rec, found, err
 		}
 	}
@@ -100,12 +107,18 @@ func (s *Store) Load(ctx context.Context, key string) (backends.Record, bool, er
 	if err != nil {
 		return backends.Record{}, false, err
 	}
-	if !found {
-		if s.isGone(key) {
-			return backends.Record{}, false, nil
-		}
-	} else {
+	switch {
+	case found:
 		rec.Version |= FallbackVersion
+	case s.isGone(key):
+		return backends.Record{}, false, nil
+	default:
+		// The last known copy of the primary's record: served, marked
+		// stale, so that the session's first write moves it to a new key
+		// built on the primary's record when it is back.
+		if rec, found = s.copies.get(key, time.Now()); found {
+			backends.MarkStale(ctx)
+		}
 	}
 	backends.MarkDegraded(ctx)
 	return rec, found, nil
@@ -141,6 +154,11 @@ func (s *Store) SaveChanges(ctx context.Context, key string, blob []byte, expiry
 			return e
 		}, key)
 		if !fo {
+			if err == nil && v != 0 {
+				s.copies.put(key, backends.Record{Blob: blob, Version: v, Expiry: expiry})
+			} else {
+				s.copies.drop(key)
+			}
 			return v, err
 		}
 		// The primary failed: the save may still reach it later (a
@@ -185,6 +203,7 @@ func (s *Store) saveFallback(ctx context.Context, key string, blob []byte, expir
 	if err != nil {
 		return 0, err
 	}
+	s.copies.drop(key) // the fallback's copy is the session's now
 	backends.MarkDegraded(ctx)
 	if v == 0 {
 		// An expiry in the past deleted the record.
@@ -207,6 +226,9 @@ func (s *Store) Touch(ctx context.Context, key string, expiry time.Time) error {
 	if s.usePrimary() {
 		fo, err := s.onPrimary(ctx, func(c context.Context) error { return s.primary.Touch(c, key, expiry) }, key)
 		if !fo {
+			if err == nil {
+				s.copies.touch(key, expiry)
+			}
 			return err
 		}
 	}
@@ -249,6 +271,7 @@ func (s *Store) DeleteUntil(ctx context.Context, key string, until time.Time) er
 	if err := s.begin(ctx, "delete"); err != nil {
 		return err
 	}
+	s.copies.drop(key)
 	if s.usePrimary() {
 		fo, err := s.onPrimary(ctx, func(c context.Context) error { return s.primary.Delete(c, key) }, key)
 		if !fo {
@@ -308,6 +331,7 @@ func (s *Store) RenewChanges(ctx context.Context, oldKey string, oldVersion uint
 	if oldKey == newKey {
 		return opError("renew", fmt.Errorf("%w: old and new key are the same", backends.ErrConflict))
 	}
+	s.copies.drop(oldKey, newKey)
 	if s.usePrimary() {
 		fo, err := s.onPrimary(ctx, func(c context.Context) error {
 			if oldVersion&FallbackVersion != 0 {
@@ -316,6 +340,9 @@ func (s *Store) RenewChanges(ctx context.Context, oldKey string, oldVersion uint
 			return changeset.Renew(c, s.primary, oldKey, oldVersion, newKey, blob, expiry, userID, deadline)
 		}, oldKey, newKey)
 		if !fo {
+			if err == nil {
+				s.copies.put(newKey, backends.Record{Blob: blob, Version: 1, Expiry: expiry})
+			}
 			return err
 		}
 	}
@@ -454,6 +481,7 @@ func (s *Store) LimitUserKeys(ctx context.Context, userID, keep string, max int)
 		keys, e = ul.LimitUserKeys(c, userID, keep, max)
 		return e
 	})
+	s.copies.drop(keys...)
 	s.result(ctx, err)
 	return keys, err
 }

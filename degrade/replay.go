@@ -84,6 +84,11 @@ func (s *Store) delete(ctx context.Context, key string) error {
 // resumes where it stopped, and applying a part twice is harmless. Callers
 // hold e.mu.
 func (s *Store) replay(ctx context.Context, e *entry) error {
+	// What the primary holds changes now: copies of before are stale.
+	s.copies.drop(e.key)
+	for _, o := range e.olds {
+		s.copies.drop(o.key)
+	}
 	if err := s.applyTombstones(ctx, e); err != nil {
 		return err
 	}
