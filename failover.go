@@ -27,8 +27,8 @@ import (
 // breaker kept from it, replays. There is no need to pass the observer to
 // degrade.WithObserver as well (the same observer is told once).
 //
-// New pings primary once (see StartupPingTimeout). A primary that cannot be
-// reached, or does not answer in time, is an outage: the manager starts on
+// New pings primary once, within 1 second (see StartupPingTimeout). A
+// primary that cannot be reached, or does not answer in time, is an outage: the manager starts on
 // the fallback and recovers when the primary appears. A primary that
 // answers but refuses the configuration (wrong password or database, TLS
 // against a plaintext server: errors matching backends.ErrMisconfigured,

@@ -334,8 +334,8 @@ func WithObserver(o Observer) Option {
 // returns an error wrapping ErrInvalidConfig for any bad one.
 //
 // A store that can be pinged (backends.Pinger, as redisstore) is pinged
-// once, within StartupPingTimeout; for a fail-over store (WithFailover, or
-// a degrade.Store given to WithStore) its primary is. A store that answers
+// once (see StartupPingTimeout); for a fail-over store (WithFailover, or a
+// degrade.Store given to WithStore) its primary is. A store that answers
 // but refuses the configuration (wrong password or database, TLS against a
 // plaintext server: an error matching backends.ErrMisconfigured) fails New
 // with an error wrapping ErrInvalidConfig, ErrStore and the store's error,
@@ -370,24 +370,30 @@ func New(opts ...Option) (*Manager, error) {
 	return m, nil
 }
 
-// StartupPingTimeout bounds the health check New makes of the store (of
-// the primary, for a fail-over store). Stores cap it with their own
-// timeout (redisstore: 500 ms by default; a fail-over store: its
-// WithTimeout, 250 ms by default).
+// StartupPingTimeout bounds the health check New makes of a store without
+// a fallback. The primary of a fail-over store is given at most 1 second:
+// the manager starts without it when it does not answer in time. Stores
+// cap either with their own timeout (redisstore: 500 ms by default).
 const StartupPingTimeout = 5 * time.Second
+
+// startupPrimaryTimeout bounds New's ping of a fail-over store's primary.
+const startupPrimaryTimeout = time.Second
 
 // pingAtStart checks, once, that the store can serve, so that a wrong
 // address, password, database or TLS setting is reported at start rather
-// than as failing requests. A fail-over store pings its primary (capped by
-// its own timeout): an outage is not an error (the chain starts on its
-// fallback), a refusal is.
+// than as failing requests. Of a fail-over store the primary is pinged: an
+// outage is not an error (the chain starts on its fallback), a refusal is.
 func (m *Manager) pingAtStart() error {
-	p, ok := m.store.(backends.Pinger)
+	st, timeout := m.store, StartupPingTimeout
+	ds, isChain := m.store.(*degrade.Store)
+	if isChain {
+		st, timeout = ds.Primary(), startupPrimaryTimeout
+	}
+	p, ok := st.(backends.Pinger)
 	if !ok {
 		return nil
 	}
-	_, isChain := m.store.(*degrade.Store)
-	ctx, cancel := context.WithTimeout(context.Background(), StartupPingTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	err := p.Ping(ctx)
 	switch {
