@@ -138,7 +138,8 @@ type tlsDialer struct {
 	timeout time.Duration // <= 0: none
 	cfg     *tls.Config
 	// refused holds the error of the last connection attempt when it was
-	// a configuration error, nil after any other outcome.
+	// a configuration error, nil after any other outcome (attempts the
+	// caller cut short apart).
 	refused atomic.Pointer[refusal]
 }
 
@@ -160,10 +161,13 @@ func newTLSDialer(timeout time.Duration, cfg *tls.Config) *tlsDialer {
 // Dial is a go-redis Dialer.
 func (d *tlsDialer) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	conn, err := d.dial(ctx, network, addr)
-	if isMisconfigured(err) {
+	switch {
+	case isMisconfigured(err):
 		err = misconfigured(err)
 		d.refused.Store(&refusal{err})
-	} else {
+	case err != nil && ctx.Err() != nil:
+		// Cut short by the caller: says nothing about the server.
+	default:
 		d.refused.Store(nil)
 	}
 	return conn, err
