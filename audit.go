@@ -203,21 +203,6 @@ func (m *Manager) userAttr(userID string) slog.Attr {
 	return slog.String("user", m.auditHash('u', userID))
 }
 
-// ReportStoreEvent passes a state change of the store chain to the
-// manager's observer and audit log: EventFailover when the chain starts
-// serving sessions from its fallback store, EventRecovered when the primary
-// is back. Fail-over stores are built before the manager, so their state
-// hook is wired to it afterwards (see package degrade). attrs are added to
-// the audit record (for example the store and the cause); they must not
-// carry session data. Other events are ignored.
-func (m *Manager) ReportStoreEvent(ctx context.Context, e Event, attrs ...slog.Attr) {
-	if e != EventFailover && e != EventRecovered {
-		return
-	}
-	m.observer.Event(ctx, e)
-	m.auditEvent(ctx, e, "", attrs...)
-}
-
 // auditRejected audits a token that failed verification. reason says why
 // (it never quotes the token); remote is the client's address.
 func (m *Manager) auditRejected(ctx context.Context, reason, remote string) {

@@ -22,6 +22,7 @@ import (
 	"github.com/sessionkit/session"
 	"github.com/sessionkit/session/backends"
 	"github.com/sessionkit/session/backends/memstore"
+	"github.com/sessionkit/session/degrade"
 )
 
 // auditRecord is one log record captured by auditCapture.
@@ -326,25 +327,32 @@ func TestAuditNamesKeyedWithCookieKeysOnly(t *testing.T) {
 
 func TestAuditStoreEventsAndLevels(t *testing.T) {
 	h := newAuditCapture(slog.LevelDebug)
+	primary := newRefusingStore(t)
 	m, err := session.New(session.WithSecret(testSecret),
 		session.WithAuditLogger(slog.New(h)),
-		session.WithSecurityAuditLevel(slog.LevelError))
+		session.WithAuditLevel(slog.LevelInfo),
+		session.WithSecurityAuditLevel(slog.LevelError),
+		session.WithFailover(primary, degrade.WithFailureThreshold(1), degrade.WithProbeInterval(10*time.Millisecond),
+			degrade.WithLogger(slog.New(slog.DiscardHandler))))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	ctx := context.Background()
-	m.ReportStoreEvent(ctx, session.EventFailover, slog.String("from", "closed"), slog.String("to", "open"))
-	m.ReportStoreEvent(ctx, session.EventRecovered)
-	m.ReportStoreEvent(ctx, session.EventCreated) // not a store event: ignored
+	// The fail-over store's transitions are audited at the audit level.
+	primary.mode.Store(storeDown)
+	if _, _, err := m.Store().Load(context.Background(), "k"); err != nil {
+		t.Fatal(err)
+	}
+	primary.mode.Store(storeOK)
+	waitUntil(t, "recovery", func() bool { return len(h.events("recovered")) == 1 })
 	recs := h.records()
 	if len(recs) != 2 {
 		t.Fatalf("%d records, want 2: %+v", len(recs), recs)
 	}
-	if recs[0].attrs["event"] != "failover" || recs[0].attrs["to"] != "open" || recs[0].level != slog.LevelDebug {
+	if recs[0].attrs["event"] != "failover" || recs[0].attrs["to"] != "open" || recs[0].level != slog.LevelInfo {
 		t.Errorf("failover record = %+v", recs[0])
 	}
-	if recs[1].attrs["event"] != "recovered" || recs[1].msg != "session: primary store recovered" {
+	if recs[1].attrs["event"] != "recovered" || recs[1].msg != "session: primary store recovered" || recs[1].level != slog.LevelInfo {
 		t.Errorf("recovery record = %+v", recs[1])
 	}
 

@@ -225,7 +225,7 @@ func (s *Session) rebase(ctx context.Context) error {
 			s.oldKey = s.key
 			s.newID()
 		}
-		s.base, s.version = baseUnknown, 0
+		s.base, s.version = baseUnknown, rec.Version
 		s.loadedUID, s.loadedDeadline = latest.UserID, latest.Deadline
 	case found:
 		if s.oldKey != "" && s.base == baseStored && rec.Version == s.version {

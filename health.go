@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sessionkit/session/backends"
+	"github.com/sessionkit/session/degrade"
 )
 
 // HealthState is the state of a store, or of the whole chain of stores.
@@ -19,9 +20,8 @@ type HealthState string
 const (
 	// HealthHealthy: the store answers.
 	HealthHealthy HealthState = "healthy"
-	// HealthDegraded: the store (or the chain) serves sessions, but not
-	// as configured: a fail-over chain runs on its fallback, or a member
-	// is recovering.
+	// HealthDegraded: the chain serves sessions, but not as configured:
+	// the primary of a fail-over store is down and its fallback serves.
 	HealthDegraded HealthState = "degraded"
 	// HealthDown: the store cannot serve sessions.
 	HealthDown HealthState = "down"
@@ -33,8 +33,8 @@ const DefaultHealthTimeout = 2 * time.Second
 
 // StoreStatus is the health of one store of the chain.
 type StoreStatus struct {
-	// Name identifies the store: its package ("memstore", "redisstore")
-	// or the name a composite store gives its members.
+	// Name identifies the store: the value of its Name method if it has
+	// one (Name() string), else its package ("memstore", "redisstore").
 	Name string
 	// Role is the store's place in the chain: "primary" or "fallback" in
 	// a fail-over chain, "" for a single store.
@@ -62,35 +62,16 @@ type HealthReport struct {
 	Checked time.Time
 }
 
-// StatusReporter is implemented by composite stores that track the health
-// of their members themselves. Manager.Health asks it instead of probing
-// the store. HealthStatus must honour ctx and return the members in order,
-// the primary first.
-type StatusReporter interface {
-	HealthStatus(ctx context.Context) []StoreStatus
-}
-
-// FailoverChain is implemented by fail-over stores (package degrade):
-// Manager.Health probes the primary and the fallback separately, so that a
-// chain serving from its fallback reports HealthDegraded rather than
-// HealthHealthy or HealthDown.
-type FailoverChain interface {
-	Primary() backends.Store
-	Fallback() backends.Store
-}
-
 // Health checks the session store and reports the state of each store in
-// the chain. A store that implements StatusReporter reports its members;
-// the members of a FailoverChain are probed in parallel; a single store is
-// probed alone. A probe is a Ping when the store implements
-// backends.Pinger, else a Load of a key no session uses. Probes are
-// bounded by ctx only: pass a context with a deadline.
+// the chain: the primary and the fallback of a fail-over store
+// (WithFailover, or a degrade.Store given to WithStore) are probed in
+// parallel, so that a hung primary cannot make the fallback look down; a
+// single store is probed alone. A probe is a Ping when the store
+// implements backends.Pinger, else a Load of a key no session uses.
+// Probes are bounded by ctx only: pass a context with a deadline.
 func (m *Manager) Health(ctx context.Context) HealthReport {
 	var stores []StoreStatus
-	switch st := m.store.(type) {
-	case StatusReporter:
-		stores = st.HealthStatus(ctx)
-	case FailoverChain:
+	if st, ok := m.store.(*degrade.Store); ok {
 		stores = make([]StoreStatus, 2)
 		done := make(chan struct{})
 		go func() {
@@ -101,8 +82,7 @@ func (m *Manager) Health(ctx context.Context) HealthReport {
 		stores[0] = probe(ctx, st.Primary())
 		stores[0].Role = "primary"
 		<-done
-	}
-	if len(stores) == 0 {
+	} else {
 		stores = []StoreStatus{probe(ctx, m.store)}
 	}
 	return HealthReport{State: overall(stores), Stores: stores, Checked: m.now()}
@@ -122,7 +102,7 @@ func probe(ctx context.Context, st backends.Store) StoreStatus {
 	} else {
 		_, _, err = st.Load(ctx, healthProbeKey)
 	}
-	s := StoreStatus{Name: StoreName(st), State: HealthHealthy, Latency: time.Since(start), Checked: start, Err: err}
+	s := StoreStatus{Name: storeName(st), State: HealthHealthy, Latency: time.Since(start), Checked: start, Err: err}
 	if err != nil {
 		s.State = HealthDown
 	}
@@ -151,11 +131,11 @@ func overall(stores []StoreStatus) HealthState {
 	return HealthHealthy
 }
 
-// StoreName names a store for health reports and metrics: the value of
-// its Name method if it has one (Name() string), else the last element of
-// its type's package path ("memstore", "redisstore"). It never includes
-// addresses or keys.
-func StoreName(st backends.Store) string {
+// storeName names a store in health reports: the value of its Name method
+// if it has one (Name() string), else the last element of its type's
+// package path ("memstore", "redisstore"). It never includes addresses or
+// keys.
+func storeName(st backends.Store) string {
 	if n, ok := st.(interface{ Name() string }); ok {
 		if name := n.Name(); name != "" {
 			return name
@@ -195,9 +175,10 @@ type storeStatusJSON struct {
 }
 
 // MarshalJSON encodes the report as HealthHandler serves it. Store errors
-// appear only as a class ("timeout", "unavailable", "canceled" or "error"):
-// their text can name hosts and addresses, which a health endpoint should
-// not publish.
+// appear only as a class ("misconfigured": the store refuses the
+// configuration, such as a password or a database; "timeout",
+// "unavailable", "canceled" or "error"): their text can name hosts and
+// addresses, which a health endpoint should not publish.
 func (r HealthReport) MarshalJSON() ([]byte, error) {
 	out := healthJSON{Status: r.State, Checked: r.Checked.UTC(), Stores: make([]storeStatusJSON, len(r.Stores))}
 	for i, s := range r.Stores {
@@ -217,6 +198,8 @@ func errorClass(err error) string {
 	switch {
 	case err == nil:
 		return ""
+	case backends.IsMisconfigured(err):
+		return "misconfigured"
 	case errors.Is(err, context.DeadlineExceeded):
 		return "timeout"
 	case errors.Is(err, context.Canceled):

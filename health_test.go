@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/sessionkit/session"
 	"github.com/sessionkit/session/backends"
 	"github.com/sessionkit/session/backends/memstore"
+	"github.com/sessionkit/session/degrade"
 )
 
 // downStore fails every operation as an unreachable backend would; its
@@ -39,23 +41,20 @@ func (hungStore) Ping(ctx context.Context) error {
 	return backends.Unavailable(ctx.Err())
 }
 
-// chainStore is a fail-over chain as Manager.Health sees one. Its own
-// operations are not used by the health check.
-type chainStore struct {
-	downStore
-	primary, fallback backends.Store
+// newChain returns a fail-over store of primary and fallback, as
+// WithFailover builds one, for a manager given it with WithStore.
+func newChain(t *testing.T, primary, fallback backends.Store) *degrade.Store {
+	t.Helper()
+	ds, err := degrade.New(primary, degrade.WithFallback(fallback), degrade.WithTimeout(20*time.Millisecond),
+		degrade.WithProbeInterval(time.Hour), degrade.WithLogger(quietLog))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ds.Close() })
+	return ds
 }
 
-func (c chainStore) Primary() backends.Store  { return c.primary }
-func (c chainStore) Fallback() backends.Store { return c.fallback }
-
-// reportingStore reports its members' health itself.
-type reportingStore struct {
-	downStore
-	statuses []session.StoreStatus
-}
-
-func (r reportingStore) HealthStatus(context.Context) []session.StoreStatus { return r.statuses }
+var quietLog = slog.New(slog.DiscardHandler)
 
 func newMem(t *testing.T) *memstore.Store {
 	ms, err := memstore.New(memstore.Options{})
@@ -81,7 +80,7 @@ type healthBody struct {
 
 func serveHealth(t *testing.T, st backends.Store, method string) (*httptest.ResponseRecorder, healthBody) {
 	t.Helper()
-	m, err := session.New(session.WithSecret(testSecret), session.WithStore(st))
+	m, err := session.New(session.WithSecret(testSecret), session.WithStore(st), session.WithLogger(quietLog))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,16 +108,13 @@ func TestHealthHandlerStatusCodes(t *testing.T) {
 	}{
 		{"healthy", newMem(t), 200, "healthy", []string{"memstore//healthy/"}},
 		{"down", downStore{}, 503, "down", []string{"session_test//down/unavailable"}},
-		{"degraded", chainStore{primary: downStore{}, fallback: newMem(t)}, 200, "degraded",
+		{"named", namedStore{}, 503, "down", []string{"custom//down/unavailable"}},
+		{"degraded", newChain(t, downStore{}, newMem(t)), 200, "degraded",
 			[]string{"session_test/primary/down/unavailable", "memstore/fallback/healthy/"}},
-		{"chain-healthy", chainStore{primary: newMem(t), fallback: newMem(t)}, 200, "healthy",
+		{"chain-healthy", newChain(t, newMem(t), newMem(t)), 200, "healthy",
 			[]string{"memstore/primary/healthy/", "memstore/fallback/healthy/"}},
-		{"chain-down", chainStore{primary: downStore{}, fallback: downStore{}}, 503, "down",
-			[]string{"session_test/primary/down/unavailable", "session_test/fallback/down/unavailable"}},
-		{"reported-degraded", reportingStore{statuses: []session.StoreStatus{
-			{Name: "redis", Role: "primary", State: session.HealthDegraded, Latency: 1500 * time.Microsecond},
-			{Name: "memory", Role: "fallback", State: session.HealthHealthy},
-		}}, 200, "degraded", []string{"redis/primary/degraded/", "memory/fallback/healthy/"}},
+		{"chain-down", newChain(t, downStore{}, namedStore{}), 503, "down",
+			[]string{"session_test/primary/down/unavailable", "custom/fallback/down/unavailable"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -153,8 +149,8 @@ func TestHealthHandlerStatusCodes(t *testing.T) {
 // A hung primary does not hold up the fallback's probe: both run within
 // the caller's deadline, and the chain reports degraded, not down.
 func TestHealthHungPrimaryIsDegradedNotDown(t *testing.T) {
-	m, err := session.New(session.WithSecret(testSecret),
-		session.WithStore(chainStore{primary: hungStore{}, fallback: newMem(t)}))
+	m, err := session.New(session.WithSecret(testSecret), session.WithLogger(quietLog),
+		session.WithStore(newChain(t, hungStore{}, newMem(t))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,12 +173,30 @@ func TestHealthHungPrimaryIsDegradedNotDown(t *testing.T) {
 	}
 }
 
-func TestStoreName(t *testing.T) {
-	if got := session.StoreName(newMem(t)); got != "memstore" {
-		t.Errorf("StoreName(memstore) = %q", got)
+// A primary that starts refusing its configuration while the manager
+// runs (a password changed under it) is reported down with the class
+// "misconfigured", and the chain degraded: the fallback serves.
+func TestHealthReportsRefusingPrimary(t *testing.T) {
+	primary := newRefusingStore(t)
+	m, err := session.New(session.WithSecret(testSecret), session.WithLogger(quietLog),
+		session.WithFailover(primary, degrade.WithProbeInterval(time.Hour), degrade.WithLogger(quietLog)))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if got := session.StoreName(namedStore{}); got != "custom" {
-		t.Errorf("StoreName(named) = %q", got)
+	defer m.Close()
+	primary.mode.Store(storeRefusing)
+	rec := httptest.NewRecorder()
+	m.HealthHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
+	var body healthBody
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Code != 200 || body.Status != "degraded" || len(body.Stores) != 2 ||
+		body.Stores[0].Role != "primary" || body.Stores[0].Status != "down" || body.Stores[0].Error != "misconfigured" {
+		t.Errorf("health = %d %s", rec.Code, rec.Body.String())
+	}
+	if strings.Contains(rec.Body.String(), "WRONGPASS") {
+		t.Errorf("health body publishes the store's error text: %s", rec.Body.String())
 	}
 }
 

@@ -98,8 +98,9 @@ func (m *Manager) load(s *Session) error {
 	s.id, s.key, s.base, s.version, s.expiry = id, key, baseStored, rec.Version, rec.Expiry
 	if s.report.Stale() {
 		// A copy that may no longer be current: the session shows it,
-		// and its first write moves it to a new ID (see commit).
-		s.base, s.version = baseUnknown, 0
+		// and its first write moves it to a new ID (see commit), expecting
+		// the copy's version where the primary answers.
+		s.base = baseUnknown
 	}
 	s.data = *data
 	s.loadedUID, s.loadedDeadline = data.UserID, data.Deadline

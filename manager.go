@@ -150,24 +150,6 @@ func WithStore(s backends.Store) Option {
 	}
 }
 
-// WithFailover keeps sessions in primary (typically a redisstore.Store) and
-// fails over to an in-memory store when it is unreachable: requests go on,
-// responses carry the degraded header, and what was written meanwhile is
-// merged back into primary when it returns (see package degrade). opts
-// configure the fail-over (timeout, breaker threshold, probe interval,
-// fallback). It is WithStore(degrade.New(primary, opts...)), with the
-// fail-over store drained and closed by Manager.Close; primary stays open.
-func WithFailover(primary backends.Store, opts ...degrade.Option) Option {
-	return func(c *config) error {
-		if primary == nil {
-			return errors.New("WithFailover: nil primary store")
-		}
-		c.failoverPrimary, c.failoverOpts = primary, opts
-		c.storeSet = true
-		return nil
-	}
-}
-
 // WithCookie sets the ID cookie's attributes. Zero fields take the defaults
 // of cookies.Config.WithDefaults: name "session", Path "/", SameSite Lax,
 // Secure on TLS requests. HttpOnly is always set unless the config is
@@ -358,12 +340,19 @@ func WithObserver(o Observer) Option {
 }
 
 // New returns a Manager configured by opts. It checks every option once and
-// returns an error wrapping ErrInvalidConfig for any bad one. A store with
-// no fallback that can be pinged (backends.Pinger, as redisstore) is pinged
-// once, within StartupPingTimeout, and New returns an error matching
-// ErrStore (and IsUnavailable) when it cannot be reached. A fail-over chain
-// (WithFailover) is never waited for: the manager starts degraded and
-// recovers when the primary appears.
+// returns an error wrapping ErrInvalidConfig for any bad one.
+//
+// A store that can be pinged (backends.Pinger, as redisstore) is pinged
+// once (see StartupPingTimeout); for a fail-over store (WithFailover, or a
+// degrade.Store given to WithStore) its primary is. A store that answers
+// but refuses the configuration (wrong password or database, TLS against a
+// plaintext server: an error matching backends.ErrMisconfigured) fails New
+// with an error wrapping ErrInvalidConfig, ErrStore and the store's error,
+// whose message gives the cause. A store that cannot be reached fails New
+// with an error matching ErrStore (and IsUnavailable) when it has no
+// fallback; a fail-over store is not waited for: the manager starts
+// degraded and recovers when the primary appears. A fail-over primary that
+// answers with any other error than an outage fails New as well.
 func New(opts ...Option) (*Manager, error) {
 	c := &config{Manager: Manager{
 		idle:           DefaultIdleTimeout,
@@ -390,28 +379,44 @@ func New(opts ...Option) (*Manager, error) {
 	return m, nil
 }
 
-// StartupPingTimeout bounds the health check New makes of a store that has
-// no fallback.
+// StartupPingTimeout bounds the health check New makes of a store without
+// a fallback. The primary of a fail-over store is given at most 1 second:
+// the manager starts without it when it does not answer in time. Stores
+// cap either with their own timeout (redisstore: 500 ms by default).
 const StartupPingTimeout = 5 * time.Second
 
-// pingAtStart checks, once, that a store without a fallback can be reached,
-// so that a wrong address or a server that is down is reported at start
-// rather than on the first request. A fail-over chain is not checked: it
-// starts degraded and recovers when its primary appears.
+// startupPrimaryTimeout bounds New's ping of a fail-over store's primary.
+const startupPrimaryTimeout = time.Second
+
+// pingAtStart checks, once, that the store can serve, so that a wrong
+// address, password, database or TLS setting is reported at start rather
+// than as failing requests. Of a fail-over store the primary is pinged: an
+// outage is not an error (the chain starts on its fallback), a refusal is.
 func (m *Manager) pingAtStart() error {
-	p, ok := m.store.(backends.Pinger)
+	st, timeout := m.store, StartupPingTimeout
+	ds, isChain := m.store.(*degrade.Store)
+	if isChain {
+		st, timeout = ds.Primary(), startupPrimaryTimeout
+	}
+	p, ok := st.(backends.Pinger)
 	if !ok {
 		return nil
 	}
-	if _, chain := m.store.(FailoverChain); chain {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), StartupPingTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	if err := p.Ping(ctx); err != nil {
-		return fmt.Errorf("session: the store cannot be reached (WithFailover starts without it): %w", wrapStore("ping", err))
+	err := p.Ping(ctx)
+	switch {
+	case err == nil:
+		return nil
+	case backends.IsMisconfigured(err):
+		return fmt.Errorf("%w: the session store refuses the configuration: %w", ErrInvalidConfig, wrapStore("ping", err))
+	case isChain && (backends.IsUnavailable(err) || errors.Is(err, context.DeadlineExceeded)):
+		m.logger.Warn("session: the primary store cannot be reached; starting on the fallback", "error", err.Error())
+		return nil
+	case isChain:
+		return fmt.Errorf("%w: the primary session store answers with an error: %w", ErrInvalidConfig, wrapStore("ping", err))
 	}
-	return nil
+	return fmt.Errorf("session: the store cannot be reached (WithFailover starts without it): %w", wrapStore("ping", err))
 }
 
 func (c *config) finish() error {
@@ -485,7 +490,7 @@ func (c *config) finish() error {
 	}
 
 	if c.failoverPrimary != nil {
-		ds, err := degrade.New(c.failoverPrimary, c.failoverOpts...)
+		ds, err := c.newFailover()
 		if err != nil {
 			return err
 		}
@@ -499,18 +504,6 @@ func (c *config) finish() error {
 		c.store, c.ownStore = ms, ms
 	}
 	return nil
-}
-
-// drainingCloser replays what a fail-over store still holds (bounded in
-// time) before closing it, so that a graceful shutdown loses no outage
-// writes when the primary is reachable.
-type drainingCloser struct{ s *degrade.Store }
-
-func (d drainingCloser) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	derr := d.s.Drain(ctx)
-	return errors.Join(derr, d.s.Close())
 }
 
 // keyID names a derived encryption key by a hash of it, so that the same

@@ -17,8 +17,8 @@ const (
 	EventTamperedCookie                  // a cookie or token failed verification
 	EventUndecodable                     // a stored record could not be decoded
 	EventUserRevoked                     // sessions of a user were revoked
-	EventFailover                        // the store chain switched to its fallback store
-	EventRecovered                       // the primary store is back; degraded mode ended
+	EventFailover                        // the fail-over store (WithFailover) switched to its fallback
+	EventRecovered                       // its primary store is back; degraded mode ended
 )
 
 var eventNames = [...]string{
@@ -65,8 +65,10 @@ func (e Event) String() string {
 //
 // Package metrics implements Observer with Prometheus collectors; the root
 // package does not depend on Prometheus. EventFailover and EventRecovered
-// are not produced by the manager itself but by a fail-over store chain
-// (see Manager.ReportStoreEvent).
+// come from the fail-over store of WithFailover, when its breaker opens and
+// when the primary serves again. With WithFailover, an Observer that also
+// implements degrade.Observer (package metrics does) receives the
+// fail-over store's own events too.
 type Observer interface {
 	// Event reports a lifecycle or security event.
 	Event(ctx context.Context, e Event)

@@ -138,6 +138,13 @@ var (
 	// loading or read-only). Stores wrap such errors so that
 	// errors.Is(err, ErrUnavailable) holds; fail-over acts on it.
 	ErrUnavailable = errors.New("session store: unavailable")
+	// ErrMisconfigured marks failures that mean the backend answers but
+	// refuses the configuration it was given: wrong credentials, a
+	// database that does not exist, TLS against a server that does not
+	// speak it, a user without the needed permissions. Retrying does not
+	// help; the configuration must be fixed. Stores wrap such errors so
+	// that errors.Is(err, ErrMisconfigured) holds.
+	ErrMisconfigured = errors.New("session store: misconfigured")
 )
 
 // OpError describes a failed store operation.
@@ -158,6 +165,10 @@ func (e *OpError) Unwrap() error { return e.Err }
 // IsUnavailable reports whether err means the backend could not be reached
 // or could not serve (see ErrUnavailable).
 func IsUnavailable(err error) bool { return errors.Is(err, ErrUnavailable) }
+
+// IsMisconfigured reports whether err means the backend refuses the
+// configuration it was given (see ErrMisconfigured).
+func IsMisconfigured(err error) bool { return errors.Is(err, ErrMisconfigured) }
 
 // IsConflict reports whether err is a lost compare-and-set (see ErrConflict).
 func IsConflict(err error) bool { return errors.Is(err, ErrConflict) }

@@ -29,25 +29,43 @@ func ownTimeout(caller, op context.Context, err error) bool {
 }
 
 // outage reports whether err, returned by a call to the primary made by do
-// for a caller whose context is ctx, means that the primary is down: the
-// store marked it backends.ErrUnavailable (network errors, timeouts, pool
-// exhaustion, servers loading or read-only...), or the store's own timeout
-// ended it. Everything else is not an outage and never trips the breaker:
-// success, "not found" (a return value), a version conflict, an undecodable
-// or foreign value, a closed store, and any error after the caller's
-// context ended (the client went away or ran out of its own time).
+// for a caller whose context is ctx, means that the primary cannot serve:
+// the store marked it backends.ErrUnavailable (network errors, timeouts,
+// pool exhaustion, servers loading or read-only...), or the store's own
+// timeout ended it, or the store marked it backends.ErrMisconfigured (the
+// primary refuses its configuration: a password changed under a running
+// process, a database or a TLS setting that no longer fits). Everything
+// else is not an outage and never trips the breaker: success, "not found"
+// (a return value), a version conflict, an undecodable or foreign value, a
+// closed store, and any error after the caller's context ended (the client
+// went away or ran out of its own time).
+//
+// A misconfiguration is failed over like an outage rather than returned:
+// returned, it would fail every request until the process restarts, and
+// with fail-over the sessions keep working (degraded) and are replayed
+// once the primary accepts the configuration again. It is logged at Error
+// level and reported to the observer as such.
 func outage(ctx context.Context, err error) bool {
-	return err != nil && ctx.Err() == nil && backends.IsUnavailable(err)
+	return err != nil && ctx.Err() == nil && (backends.IsUnavailable(err) || backends.IsMisconfigured(err))
 }
 
-// usePrimary reports whether an operation may ask the primary.
-func (s *Store) usePrimary() bool { return s.State() != StateOpen }
+// usePrimary reports whether an operation may ask the primary. When it may
+// not (the circuit is open), the call is reported to the observer as one
+// the primary did not serve.
+func (s *Store) usePrimary() bool {
+	if s.State() != StateOpen {
+		return true
+	}
+	s.cfg.observer.PrimaryFailed(errShortCircuited)
+	return false
+}
 
 // result feeds the outcome of a call to the primary to the breaker and
 // reports whether it was an outage (the operation then fails over).
 func (s *Store) result(ctx context.Context, err error) bool {
 	switch {
 	case outage(ctx, err):
+		s.cfg.observer.PrimaryFailed(err)
 		s.failure(err)
 		return true
 	case err == nil || ctx.Err() == nil:
@@ -72,10 +90,32 @@ func (s *Store) failure(err error) {
 		return
 	}
 	from := s.setState(StateOpen)
+	refusing := s.noteRefusal(err)
 	s.mu.Unlock()
-	s.cfg.logger.Warn("session store: primary unavailable, serving from the fallback",
-		"error", err.Error(), "consecutive_failures", s.cfg.threshold)
+	if refusing {
+		s.cfg.logger.Error(misconfiguredMessage, "error", err.Error(), "consecutive_failures", s.cfg.threshold)
+	} else {
+		s.cfg.logger.Warn("session store: primary unavailable, serving from the fallback",
+			"error", err.Error(), "consecutive_failures", s.cfg.threshold)
+	}
 	s.notify(from, StateOpen)
+}
+
+// misconfiguredMessage is logged when the primary refuses its configuration.
+const misconfiguredMessage = "session store: the primary refuses its configuration (credentials, database, TLS?); serving from the fallback until it accepts it"
+
+// noteRefusal records whether err is a refusal of the primary's
+// configuration, and reports whether it is one that has not been logged
+// yet (a refusal is logged once, until the primary fails otherwise or
+// answers again). Callers hold s.mu.
+func (s *Store) noteRefusal(err error) bool {
+	if !backends.IsMisconfigured(err) {
+		s.refusing = false
+		return false
+	}
+	was := s.refusing
+	s.refusing = true
+	return !was
 }
 
 // setState changes the state and returns the previous one. Callers hold
@@ -128,14 +168,24 @@ func (s *Store) wakeUp() {
 	}
 }
 
-// probeOnce pings the primary and records the result.
+// probeOnce pings the primary and records the result; a failed probe is
+// reported to the observer. A probe that finds the primary refusing its
+// configuration is logged at Error level (once, see noteRefusal): that
+// outage will not end by itself.
 func (s *Store) probeOnce() bool {
 	start := time.Now()
 	err := s.do(s.stopCtx, s.ping)
 	lat := time.Since(start)
 	s.mu.Lock()
 	s.probe = probeResult{at: start, latency: lat, err: err}
+	refusing := s.noteRefusal(err)
 	s.mu.Unlock()
+	if outage(s.stopCtx, err) {
+		s.cfg.observer.PrimaryFailed(err)
+	}
+	if refusing && s.stopCtx.Err() == nil {
+		s.cfg.logger.Error(misconfiguredMessage, "error", err.Error())
+	}
 	return err == nil
 }
 

@@ -35,9 +35,13 @@ const (
 	faultOK int32 = iota
 	faultDown
 	faultHang
+	faultRefused // the primary refuses its configuration
 )
 
-var errDown = backends.Unavailable(syscall.ECONNREFUSED)
+var (
+	errDown    = backends.Unavailable(syscall.ECONNREFUSED)
+	errRefused = fmt.Errorf("%w: NOAUTH Authentication required", backends.ErrMisconfigured)
+)
 
 func newFaultStore(t testing.TB) *faultStore {
 	ms, err := memstore.New(memstore.Options{JanitorInterval: -1})
@@ -55,6 +59,8 @@ func (f *faultStore) fault(ctx context.Context) error {
 	case faultHang:
 		<-ctx.Done()
 		return ctx.Err()
+	case faultRefused:
+		return &backends.OpError{Backend: "fault", Op: "x", Err: errRefused}
 	}
 	return nil
 }
@@ -142,6 +148,30 @@ type recorder struct {
 	replayed    int
 	replayErrs  int
 	full        int
+	// calls the primary did not serve, by PrimaryFailed's error
+	shortCircuited, unavailable, refused int
+}
+
+func (r *recorder) PrimaryFailed(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case errors.Is(err, ErrOpen):
+		r.shortCircuited++
+	case backends.IsMisconfigured(err):
+		r.refused++
+	case backends.IsUnavailable(err):
+		r.unavailable++
+	default:
+		panic(fmt.Sprintf("PrimaryFailed(%v): not an outage", err))
+	}
+}
+
+// primaryFailures returns the calls the primary did not serve, by reason.
+func (r *recorder) primaryFailures() (shortCircuited, unavailable, refused int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.shortCircuited, r.unavailable, r.refused
 }
 
 func (r *recorder) StateChanged(from, to State) {
@@ -230,6 +260,9 @@ func TestOutageClassification(t *testing.T) {
 		{"foreign value", nil, func(context.Context) error {
 			return &backends.OpError{Backend: "redis", Op: "load", Err: fmt.Errorf("%w: not a session hash", redisstore.ErrForeignValue)}
 		}, false},
+		{"misconfigured: the primary refuses its configuration", nil, func(context.Context) error {
+			return &backends.OpError{Backend: "redis", Op: "load", Err: fmt.Errorf("%w: WRONGPASS invalid username-password pair", backends.ErrMisconfigured)}
+		}, true},
 		{"other error", nil, func(context.Context) error { return errors.New("decode: bad blob") }, false},
 		{"deadline error not caused by the own timeout", nil, func(context.Context) error { return context.DeadlineExceeded }, false},
 		{"caller canceled", func(t *testing.T) context.Context {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,8 +56,13 @@ const backendName = "degrade"
 
 // ErrOpen is returned, wrapped together with backends.ErrUnavailable, by the
 // operations that only the primary can answer (UserKeys, Keys, Count) while
-// the circuit is open.
+// the circuit is open. Observer.PrimaryFailed receives an error matching it
+// for every call the open circuit kept from the primary.
 var ErrOpen = errors.New("degrade: primary store unavailable (circuit open)")
+
+// errShortCircuited is what Observer.PrimaryFailed receives for a call the
+// open circuit kept from the primary.
+var errShortCircuited = backends.Unavailable(ErrOpen)
 
 // State is the state of the circuit breaker.
 type State int32
@@ -91,6 +97,11 @@ func (st State) String() string {
 // called synchronously, on request paths and on the background goroutine,
 // and must be fast and safe for concurrent use; they may call State and
 // Status. Embed NopObserver to implement only some of them.
+//
+// Package metrics implements Observer. The session manager's WithFailover
+// passes these events to the manager's observer when it implements
+// Observer, and reports the breaker's transitions as fail-over and
+// recovery events of its own (audit log included).
 type Observer interface {
 	// StateChanged reports a transition of the circuit breaker.
 	StateChanged(from, to State)
@@ -98,6 +109,19 @@ type Observer interface {
 	// "renew", "add_user_key", "remove_user_key") served by the fallback,
 	// because the circuit was open or the primary just failed.
 	FailedOver(op string)
+	// PrimaryFailed reports one call that the primary did not serve. err
+	// matches ErrOpen when the circuit was open and the primary was not
+	// asked at all; otherwise it is the primary's own error, matching
+	// backends.ErrUnavailable (unreachable, or out of time) or
+	// backends.ErrMisconfigured (the primary refuses its configuration:
+	// credentials, database, TLS). Each such call of an operation is
+	// followed by the fallback serving it (FailedOver) or, for the
+	// operations only the primary can answer, by an error. The failed
+	// calls of the background replay and of the probe (one every
+	// WithProbeInterval while the circuit is open) are reported too, so
+	// that a primary that stays down, or keeps refusing its
+	// configuration, keeps being counted without traffic.
+	PrimaryFailed(err error)
 	// Replayed reports one session whose journaled writes were applied to
 	// the primary: changeSets is how many change sets that took (0 for a
 	// session that was only deleted or touched).
@@ -120,6 +144,9 @@ func (NopObserver) StateChanged(from, to State) {}
 // FailedOver does nothing.
 func (NopObserver) FailedOver(op string) {}
 
+// PrimaryFailed does nothing.
+func (NopObserver) PrimaryFailed(err error) {}
+
 // Replayed does nothing.
 func (NopObserver) Replayed(changeSets int) {}
 
@@ -141,7 +168,8 @@ type config struct {
 	journalLimit  int
 	journalBytes  int64
 	copyBytes     int64
-	observer      Observer
+	observers     []Observer
+	observer      Observer // all of observers, set by New
 	logger        *slog.Logger
 }
 
@@ -276,20 +304,75 @@ func WithCopies(n int64) Option {
 	}
 }
 
-// WithObserver sets the hooks that receive metrics events (see Observer).
+// WithObserver adds hooks that receive the store's events, for metrics
+// (see Observer). It may be given more than once: every observer receives
+// every event, in the order given, and an observer given twice receives
+// each event once.
 func WithObserver(o Observer) Option {
 	return func(c *config) error {
 		if o == nil {
 			return errors.New("WithObserver: nil observer")
 		}
-		c.observer = o
+		for _, have := range c.observers {
+			if sameObserver(have, o) {
+				return nil
+			}
+		}
+		c.observers = append(c.observers, o)
 		return nil
 	}
 }
 
+// sameObserver reports whether a and b are the same observer value.
+func sameObserver(a, b Observer) bool {
+	t := reflect.TypeOf(a)
+	return t == reflect.TypeOf(b) && t.Comparable() && a == b
+}
+
+// observers passes every event to each of its members.
+type observers []Observer
+
+func (os observers) StateChanged(from, to State) {
+	for _, o := range os {
+		o.StateChanged(from, to)
+	}
+}
+
+func (os observers) FailedOver(op string) {
+	for _, o := range os {
+		o.FailedOver(op)
+	}
+}
+
+func (os observers) PrimaryFailed(err error) {
+	for _, o := range os {
+		o.PrimaryFailed(err)
+	}
+}
+
+func (os observers) Replayed(changeSets int) {
+	for _, o := range os {
+		o.Replayed(changeSets)
+	}
+}
+
+func (os observers) ReplayFailed(err error) {
+	for _, o := range os {
+		o.ReplayFailed(err)
+	}
+}
+
+func (os observers) JournalFull() {
+	for _, o := range os {
+		o.JournalFull()
+	}
+}
+
 // WithLogger sets the logger for state changes (Warn when the circuit
-// opens, Info when it closes) and replay problems (Error). Session IDs and
-// keys are never logged. The default is slog.Default().
+// opens, Info when it closes), a primary that refuses its configuration
+// (Error) and replay problems (Error). Session IDs and keys are never
+// logged. The default is slog.Default(); the session manager's WithFailover
+// passes the manager's logger.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) error {
 		if l == nil {
@@ -330,6 +413,7 @@ type Store struct {
 	changeSets int                 // entries with changes to merge
 	dropped    uint64
 	fullLogged bool
+	refusing   bool // the primary's last failure refused its configuration (logged)
 	probe      probeResult
 
 	wake      chan struct{} // wakes the background goroutine (capacity 1)
@@ -384,8 +468,13 @@ func New(primary backends.Store, opts ...Option) (*Store, error) {
 			return nil, fmt.Errorf("degrade: %w", err)
 		}
 	}
-	if cfg.observer == nil {
+	switch len(cfg.observers) {
+	case 0:
 		cfg.observer = NopObserver{}
+	case 1:
+		cfg.observer = cfg.observers[0]
+	default:
+		cfg.observer = observers(cfg.observers)
 	}
 	if cfg.logger == nil {
 		cfg.logger = slog.Default()

@@ -4,10 +4,15 @@
 //
 //	primary, err := redisstore.NewFromURL("redis://localhost:6379/0")
 //	if err != nil { ... }
-//	store, err := degrade.New(primary) // in-memory fallback
-//	if err != nil { ... }
-//	defer store.Close()
-//	m, err := session.New(session.WithSecret(secret), session.WithStore(store))
+//	m, err := session.New(session.WithSecret(secret), session.WithFailover(primary))
+//
+// session.WithFailover calls New with the options given, and wires the
+// Store to the manager: the manager's logger, its observer (Observer
+// events reach a session observer that implements Observer, as
+// metrics.Metrics does) and its audit log (the breaker's transitions);
+// Manager.Close drains and closes it. A Store made with New and given to
+// session.WithStore works too, without that wiring (pass
+// WithObserver(metrics) and WithLogger yourself, and Drain and Close it).
 //
 // # Fail-over
 //
@@ -23,12 +28,24 @@
 // canceled or ran out are not outages: they are returned as they are and
 // never trip the breaker.
 //
+// A primary that answers but refuses its configuration (errors matching
+// backends.ErrMisconfigured: wrong credentials or database, TLS; redisstore
+// classifies them) is no outage at start: session.New pings the primary
+// and fails with the cause. Should it happen while running (a password
+// changed under the process), it is failed over like an outage rather
+// than returned, so that requests keep working: the circuit opens, the
+// cause is logged once at Error level, the probe keeps the circuit open
+// while the primary keeps refusing, and the journal is replayed once it
+// accepts the configuration again.
+//
 // After WithFailureThreshold consecutive outages the circuit opens: every
 // operation goes straight to the fallback, without waiting for the
 // primary. A background probe pings the primary every WithProbeInterval;
 // when it answers, recovery starts. New does not contact the primary: a
 // store created while the primary is down starts closed, fails over on the
-// first requests and opens, and recovers when the primary appears.
+// first requests and opens, and recovers when the primary appears. Every
+// call the primary does not serve, failed or kept from it by the open
+// circuit, is reported to Observer.PrimaryFailed, for metrics.
 //
 // # Recovery without loss
 //

@@ -19,6 +19,7 @@
 //	session_breaker_state{state}                                  gauge (1 for the current state)
 //	session_failovers_total                                       counter
 //	session_failover_operations_total{operation}                  counter
+//	session_primary_failures_total{backend,result}                counter
 //	session_replayed_sessions_total{result}                       counter
 //	session_journal_dropped_total                                 counter
 //
@@ -37,19 +38,29 @@
 // # Fail-over
 //
 // The fail-over metrics come from the fail-over store (package degrade):
-// Metrics implements degrade.Observer, so the same value is passed to both
-// constructors. AuditStoreEvents also sends the chain's fail-overs and
-// recoveries to the manager's audit log:
+// Metrics implements degrade.Observer. With session.WithFailover nothing
+// more is needed: the manager passes the fail-over store's events to its
+// observer, and reports the fail-overs and recoveries in its audit log.
 //
 //	mx, err := metrics.New(reg, metrics.WithBackend("redis"))
+//	m, err := session.New(session.WithSecret(secret), session.WithFailover(redisStore), session.WithObserver(mx))
+//
+// A fail-over store built with degrade.New and given to session.WithStore
+// needs the same value passed to both constructors:
+//
 //	fo, err := degrade.New(redisStore, degrade.WithObserver(mx))
 //	m, err := session.New(session.WithSecret(secret), session.WithStore(fo), session.WithObserver(mx))
-//	mx.AuditStoreEvents(m)
 //
 // session_degraded is 1 while the breaker is open (sessions are served by
 // the fallback); session_failovers_total counts the times it opened;
 // session_failover_operations_total counts the operations the fallback
-// served; session_replayed_sessions_total counts sessions whose outage
+// served; session_primary_failures_total counts the calls the primary did
+// not serve: result unavailable (it failed or ran out of time),
+// misconfigured (it refused its configuration: credentials, database,
+// TLS) and short_circuited (the breaker was open, the primary was not
+// asked). The manager's own calls, in session_store_operations_total, are
+// counted by how the manager fared: a call the fallback served is ok
+// there. session_replayed_sessions_total counts sessions whose outage
 // writes were replayed onto the primary (result ok) and writes given up
 // (result error); session_journal_dropped_total counts writes served during
 // an outage that could not be journaled for replay (journal full).
@@ -59,8 +70,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -96,6 +105,9 @@ const (
 	resultUnavailable = "unavailable"
 	resultCanceled    = "canceled"
 	resultError       = "error"
+	// results of the primary's calls only
+	resultMisconfigured  = "misconfigured"
+	resultShortCircuited = "short_circuited"
 )
 
 var results = [...]string{resultOK, resultConflict, resultUnavailable, resultCanceled, resultError}
@@ -192,10 +204,10 @@ type Metrics struct {
 	failovers prometheus.Counter
 	foOpsVec  *prometheus.CounterVec
 	foOps     map[string]prometheus.Counter
+	primary   [len(primaryResults)]prometheus.Counter
 	replayed  [2]prometheus.Counter // ok, error
 	dropped   prometheus.Counter
 	breaker   [3]prometheus.Gauge // by degrade.State
-	audit     atomic.Pointer[session.Manager]
 }
 
 var (
@@ -205,6 +217,10 @@ var (
 
 // The operations a fail-over store reports as served by its fallback.
 var failoverOps = [...]string{"load", "save", "touch", "delete", "renew", "add_user_key", "remove_user_key"}
+
+// The result label values of session_primary_failures_total, in the order
+// of Metrics.primary.
+var primaryResults = [...]string{resultUnavailable, resultMisconfigured, resultShortCircuited}
 
 // The breaker states, indexed by degrade.State.
 var breakerStates = [...]degrade.State{degrade.StateClosed, degrade.StateOpen, degrade.StateRecovering}
@@ -258,6 +274,10 @@ func New(reg prometheus.Registerer, opts ...Option) (*Metrics, error) {
 		Namespace: ns, Name: "failover_operations_total", ConstLabels: cl,
 		Help: "Store operations served by the fallback store instead of the primary, by operation.",
 	}, []string{"operation"})
+	primary := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: ns, Name: "primary_failures_total", ConstLabels: cl,
+		Help: "Calls the fail-over store's primary did not serve: unavailable (failed or timed out), misconfigured (refused its configuration), short_circuited (breaker open, not asked).",
+	}, []string{"backend", "result"})
 	replayed := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: ns, Name: "replayed_sessions_total", ConstLabels: cl,
 		Help: "Sessions written during an outage and replayed onto the primary store (ok), and journaled writes given up (error).",
@@ -286,6 +306,9 @@ func New(reg prometheus.Registerer, opts ...Option) (*Metrics, error) {
 	for _, op := range failoverOps {
 		m.foOps[op] = m.foOpsVec.WithLabelValues(op)
 	}
+	for i, res := range primaryResults {
+		m.primary[i] = primary.WithLabelValues(o.backend, res)
+	}
 	m.replayed[0] = replayed.WithLabelValues(resultOK)
 	m.replayed[1] = replayed.WithLabelValues(resultError)
 	for _, st := range breakerStates {
@@ -293,7 +316,7 @@ func New(reg prometheus.Registerer, opts ...Option) (*Metrics, error) {
 	}
 	m.breaker[degrade.StateClosed].Set(1)
 
-	for _, c := range []prometheus.Collector{m.opsVec, m.durVec, m.eventsVec, m.size, m.degraded, m.failovers, m.foOpsVec, replayed, m.dropped, breaker} {
+	for _, c := range []prometheus.Collector{m.opsVec, m.durVec, m.eventsVec, m.size, m.degraded, m.failovers, m.foOpsVec, primary, replayed, m.dropped, breaker} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("metrics: register: %w", err)
 		}
@@ -345,15 +368,6 @@ func (m *Metrics) Saved(size int) {
 	m.size.Observe(float64(size))
 }
 
-// AuditStoreEvents makes the fail-over store's breaker transitions reach
-// the audit log of mgr (Manager.ReportStoreEvent): EventFailover when the
-// breaker opens, EventRecovered when the primary serves again. Call it
-// once the manager exists; transitions before the call are counted but
-// not audited.
-func (m *Metrics) AuditStoreEvents(mgr *session.Manager) {
-	m.audit.Store(mgr)
-}
-
 // StateChanged records a transition of the fail-over store's circuit
 // breaker (degrade.Observer).
 func (m *Metrics) StateChanged(from, to degrade.State) {
@@ -370,17 +384,6 @@ func (m *Metrics) StateChanged(from, to degrade.State) {
 	} else {
 		m.degraded.Set(0)
 	}
-	mgr := m.audit.Load()
-	if mgr == nil {
-		return
-	}
-	attrs := []slog.Attr{slog.String("from", from.String()), slog.String("to", to.String())}
-	switch {
-	case to == degrade.StateOpen:
-		mgr.ReportStoreEvent(context.Background(), session.EventFailover, attrs...)
-	case from == degrade.StateOpen:
-		mgr.ReportStoreEvent(context.Background(), session.EventRecovered, attrs...)
-	}
 }
 
 // FailedOver counts an operation served by the fallback store
@@ -391,6 +394,20 @@ func (m *Metrics) FailedOver(op string) {
 		return
 	}
 	m.foOpsVec.WithLabelValues(op).Inc()
+}
+
+// PrimaryFailed counts a call the fail-over store's primary did not serve
+// (degrade.Observer), by its result: short_circuited (the breaker was
+// open), misconfigured, or unavailable.
+func (m *Metrics) PrimaryFailed(err error) {
+	switch {
+	case errors.Is(err, degrade.ErrOpen):
+		m.primary[2].Inc()
+	case backends.IsMisconfigured(err):
+		m.primary[1].Inc()
+	default:
+		m.primary[0].Inc()
+	}
 }
 
 // Replayed counts a session whose outage writes were replayed onto the

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"log/slog"
@@ -77,6 +78,20 @@ func (f *faultStore) Save(ctx context.Context, key string, blob []byte, exp time
 		return 0, &backends.OpError{Backend: "fault", Op: "save", Err: errDown}
 	}
 	return f.Store.Save(ctx, key, blob, exp, v)
+}
+
+func (f *faultStore) Renew(ctx context.Context, oldKey string, oldVersion uint64, newKey string, blob []byte, exp time.Time, userID string, deadline time.Time) error {
+	if f.mode.Load() == modeDown {
+		return &backends.OpError{Backend: "fault", Op: "renew", Err: errDown}
+	}
+	return f.Store.Renew(ctx, oldKey, oldVersion, newKey, blob, exp, userID, deadline)
+}
+
+func (f *faultStore) Delete(ctx context.Context, key string) error {
+	if f.mode.Load() == modeDown {
+		return &backends.OpError{Backend: "fault", Op: "delete", Err: errDown}
+	}
+	return f.Store.Delete(ctx, key)
 }
 
 func (f *faultStore) Ping(ctx context.Context) error {
@@ -334,29 +349,44 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 // A real fail-over chain: the primary goes down and comes back; the
-// breaker, fail-over and replay metrics, the health check and the audit log
-// follow.
+// breaker, fail-over and replay metrics, the count of the primary's
+// failures, the health check and the audit log follow. With
+// session.WithFailover the manager's observer gets it all without more
+// wiring; a fail-over store built with degrade.New and given to
+// session.WithStore gets the metrics from degrade.WithObserver (and
+// reports its transitions through its own logger, not the audit log).
 func TestFailoverMetricsHealthAndAudit(t *testing.T) {
+	t.Run("WithFailover", func(t *testing.T) { testFailoverMetrics(t, true) })
+	t.Run("WithStore(degrade.New)", func(t *testing.T) { testFailoverMetrics(t, false) })
+}
+
+func testFailoverMetrics(t *testing.T, withFailover bool) {
 	reg := prometheus.NewRegistry()
-	mx, err := metrics.New(reg, metrics.WithBackend("degrade"))
+	mx, err := metrics.New(reg, metrics.WithBackend("redis"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	primary := newFaultStore(t)
 	logs := &sessiontest.LogBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	fo, err := degrade.New(primary, degrade.WithObserver(mx), degrade.WithFailureThreshold(1),
-		degrade.WithProbeInterval(10*time.Millisecond), degrade.WithLogger(logger))
+	foOpts := []degrade.Option{degrade.WithFailureThreshold(2), degrade.WithProbeInterval(10 * time.Millisecond)}
+	opts := []session.Option{session.WithSecret(testSecret), session.WithObserver(mx),
+		session.WithLogger(logger), session.WithAuditLevel(slog.LevelInfo)}
+	if withFailover {
+		opts = append(opts, session.WithFailover(primary, foOpts...))
+	} else {
+		fo, err := degrade.New(primary, append(foOpts, degrade.WithObserver(mx), degrade.WithLogger(logger))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer fo.Close()
+		opts = append(opts, session.WithStore(fo))
+	}
+	m, err := session.New(opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer fo.Close()
-	m, err := session.New(session.WithSecret(testSecret), session.WithStore(fo),
-		session.WithObserver(mx), session.WithLogger(logger), session.WithAuditLevel(slog.LevelInfo))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mx.AuditStoreEvents(m)
+	defer m.Close()
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /set/{k}/{v}", func(w http.ResponseWriter, r *http.Request) {
 		if err := session.MustFromContext(r.Context()).Set(r.PathValue("k"), r.PathValue("v")); err != nil {
@@ -385,6 +415,9 @@ func TestFailoverMetricsHealthAndAudit(t *testing.T) {
 	}
 	degraded := gauge("session_degraded", nil)
 	state := func(s string) func() float64 { return gauge("session_breaker_state", map[string]string{"state": s}) }
+	primaryFailures := func(result string) float64 {
+		return gauge("session_primary_failures_total", map[string]string{"backend": "redis", "result": result})()
+	}
 
 	e.POST("/set/a/1").Expect().Status(200).Header("X-Session-Degraded").IsEmpty()
 	if state("closed")() != 1 || degraded() != 0 {
@@ -392,17 +425,30 @@ func TestFailoverMetricsHealthAndAudit(t *testing.T) {
 	}
 	e.GET("/healthz").Expect().Status(200).JSON().Object().Value("status").IsEqual("healthy")
 
+	// The primary goes down: its first failures are counted as such, then
+	// the breaker opens and keeps the next calls from it.
 	primary.mode.Store(modeDown)
 	e.POST("/set/b/2").Expect().Status(200).Header("X-Session-Degraded").IsEqual("true")
 	eventually(t, "session_degraded 1", func() bool { return degraded() == 1 })
+	if got := primaryFailures("unavailable"); got < 2 {
+		t.Errorf(`session_primary_failures_total{result="unavailable"} = %v, want at least 2 (the load and the save that opened the breaker, then the probes)`, got)
+	}
+	e.GET("/get/b").Expect().Status(200).Header("X-Session-Degraded").IsEqual("true")
+	if got := primaryFailures("short_circuited"); got < 1 {
+		t.Errorf(`session_primary_failures_total{result="short_circuited"} = %v while the breaker is open`, got)
+	}
 	if state("open")() != 1 || state("closed")() != 0 {
 		t.Errorf("breaker gauges: open=%v closed=%v", state("open")(), state("closed")())
 	}
 	if got := gauge("session_failovers_total", nil)(); got != 1 {
 		t.Errorf("session_failovers_total = %v, want 1", got)
 	}
-	if got := gauge("session_failover_operations_total", map[string]string{"operation": "save"})(); got < 1 {
-		t.Errorf("no save counted as served by the fallback")
+	// The session's first write during the outage moves it to a fresh ID
+	// (a renewal); later ones are saves.
+	writes := gauge("session_failover_operations_total", map[string]string{"operation": "save"})() +
+		gauge("session_failover_operations_total", map[string]string{"operation": "renew"})()
+	if writes < 1 {
+		t.Errorf("no write counted as served by the fallback")
 	}
 	h := e.GET("/healthz").Expect().Status(200).JSON().Object()
 	h.Value("status").IsEqual("degraded")
@@ -419,9 +465,12 @@ func TestFailoverMetricsHealthAndAudit(t *testing.T) {
 	e.GET("/get/b").Expect().Status(200).Body().IsEqual("2.")
 	out := logs.String()
 	for _, ev := range []string{`"event":"failover"`, `"event":"recovered"`} {
-		if !strings.Contains(out, ev) {
-			t.Errorf("audit log lacks %s:\n%s", ev, out)
+		if strings.Contains(out, ev) != withFailover {
+			t.Errorf("audit log has %s: %v, want %v:\n%s", ev, !withFailover, withFailover, out)
 		}
+	}
+	if !strings.Contains(out, "serving from the fallback") {
+		t.Errorf("the fail-over store's own log lacks the opening:\n%s", out)
 	}
 }
 
@@ -453,6 +502,28 @@ func TestResultClasses(t *testing.T) {
 	mx.StoreOp("scan", nil, time.Millisecond)
 	if got := value(t, reg, "session_store_operations_total", map[string]string{"operation": "scan", "result": "ok"}); got != 1 {
 		t.Errorf("scan count = %v, want 1", got)
+	}
+}
+
+// The calls the primary did not serve are counted by why.
+func TestPrimaryFailureResults(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	mx := mustNew(t, reg, metrics.WithBackend("redis"))
+	mx.PrimaryFailed(&backends.OpError{Backend: "redis", Op: "load", Err: errDown})
+	mx.PrimaryFailed(backends.Unavailable(context.DeadlineExceeded))
+	mx.PrimaryFailed(&backends.OpError{Backend: "redis", Op: "ping", Err: fmt.Errorf("%w: WRONGPASS", backends.ErrMisconfigured)})
+	for range 3 {
+		mx.PrimaryFailed(backends.Unavailable(degrade.ErrOpen))
+	}
+	const expected = `
+# HELP session_primary_failures_total Calls the fail-over store's primary did not serve: unavailable (failed or timed out), misconfigured (refused its configuration), short_circuited (breaker open, not asked).
+# TYPE session_primary_failures_total counter
+session_primary_failures_total{backend="redis",result="misconfigured"} 1
+session_primary_failures_total{backend="redis",result="short_circuited"} 3
+session_primary_failures_total{backend="redis",result="unavailable"} 2
+`
+	if err := testutil.GatherAndCompare(reg, bytes.NewBufferString(expected), "session_primary_failures_total"); err != nil {
+		t.Error(err)
 	}
 }
 

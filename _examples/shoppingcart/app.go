@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"html/template"
@@ -50,8 +49,11 @@ type app struct {
 	closers  []io.Closer // closed by Close, last first
 }
 
-// newApp builds the shop from cfg. It does not contact Redis: the app starts
-// even while Redis is down. Call Close when done.
+// newApp builds the shop from cfg. Call Close when done. With Redis, the
+// app starts even while Redis is down (sessions are then kept in memory
+// until it is back), but not when Redis refuses REDIS_URL's settings (a
+// wrong password or database, rediss:// to a server without TLS): that is
+// reported, with the cause, as an error.
 func newApp(cfg config) (_ *app, err error) {
 	if len(cfg.Secret) < 32 {
 		return nil, errors.New("the session secret must be at least 32 bytes")
@@ -73,24 +75,28 @@ func newApp(cfg config) (_ *app, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if a.store, err = a.openStore(cfg, mx); err != nil {
+	storeOpt, err := a.openStore(cfg)
+	if err != nil {
 		return nil, err
 	}
 	a.sessions, err = session.New(
+		storeOpt,
+		// The session metrics; with Redis, the fail-over metrics too.
 		session.WithObserver(mx),
 		session.WithSecret(cfg.Secret),
-		session.WithStore(a.store),
 		session.WithLogger(a.log),
 		session.WithIdleTimeout(2*time.Hour),
 		session.WithLifetime(7*24*time.Hour),
 		session.WithErrorHandler(a.sessionFailed),
 	)
 	if err != nil {
+		if cfg.RedisURL != "" {
+			return nil, fmt.Errorf("REDIS_URL: %w", err)
+		}
 		return nil, err
 	}
-	a.closers = append(a.closers, a.sessions)
-	// Fail-overs and recoveries of the Redis chain reach the audit log.
-	mx.AuditStoreEvents(a.sessions)
+	a.store = a.sessions.Store()
+	a.closers = append(a.closers, closerFunc(a.closeSessions))
 
 	if a.pages, err = parsePages(); err != nil {
 		return nil, err
@@ -107,9 +113,9 @@ func backendName(cfg config) string {
 	return "memory"
 }
 
-// openStore returns the session store cfg asks for: memory, or Redis with
-// fail-over to memory. mx receives the fail-over's metrics.
-func (a *app) openStore(cfg config, mx *metrics.Metrics) (backends.Store, error) {
+// openStore returns the session store option cfg asks for: memory, or
+// Redis with fail-over to memory.
+func (a *app) openStore(cfg config) (session.Option, error) {
 	if cfg.RedisURL == "" {
 		ms, err := memstore.New(memstore.Options{})
 		if err != nil {
@@ -117,7 +123,7 @@ func (a *app) openStore(cfg config, mx *metrics.Metrics) (backends.Store, error)
 		}
 		a.closers = append(a.closers, ms)
 		a.log.Info("sessions are kept in memory; set REDIS_URL to keep them in Redis")
-		return ms, nil
+		return session.WithStore(ms), nil
 	}
 	rs, err := redisstore.NewFromURL(cfg.RedisURL, redisstore.WithPrefix("shoppingcart:"))
 	if err != nil {
@@ -126,29 +132,24 @@ func (a *app) openStore(cfg config, mx *metrics.Metrics) (backends.Store, error)
 	a.closers = append(a.closers, rs)
 	// While Redis does not answer, sessions are served from memory and the
 	// responses carry X-Session-Degraded: true; when Redis is back, what
-	// was written meanwhile is replayed onto it.
-	fo, err := degrade.New(rs, degrade.WithObserver(mx), degrade.WithLogger(a.log))
-	if err != nil {
-		return nil, err
-	}
-	a.closers = append(a.closers, closerFunc(func() error {
-		// Replay what an outage left in memory before letting go of it.
-		ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
-		defer cancel()
-		if err := fo.Drain(ctx); err != nil {
-			// Redis is still down: those sessions are lost with this
-			// process's memory. Not an error of the shutdown itself.
-			a.log.Warn("sessions written during a Redis outage could not all be replayed", "pending", fo.Status().Pending, "error", err)
-		}
-		return fo.Close()
-	}))
+	// was written meanwhile is replayed onto it. Fail-overs and recoveries
+	// reach the metrics and the audit log.
 	a.log.Info("sessions are kept in Redis, with fail-over to memory")
-	return fo, nil
+	return session.WithFailover(rs), nil
 }
 
-// drainTimeout bounds how long Close waits to replay sessions written
-// during a Redis outage.
-const drainTimeout = 5 * time.Second
+// closeSessions closes the session manager, which first replays onto
+// Redis what an outage left in memory.
+func (a *app) closeSessions() error {
+	err := a.sessions.Close()
+	if fo, ok := a.store.(*degrade.Store); ok && err != nil {
+		// Redis is still down: those sessions are lost with this
+		// process's memory. Not an error of the shutdown itself.
+		a.log.Warn("sessions written during a Redis outage could not all be replayed", "pending", fo.Status().Pending, "error", err)
+		return nil
+	}
+	return err
+}
 
 // closerFunc turns a function into an io.Closer.
 type closerFunc func() error

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"log/slog"
 	"net/http"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -152,4 +155,35 @@ func TestLoginSurvivesARedisOutage(t *testing.T) {
 	if got := getCart(e).quantities(); got["p001"] != 1 || got["p002"] != 1 {
 		t.Errorf("cart after recovery: %v", got)
 	}
+}
+
+// A REDIS_URL that Redis refuses is an error at start that names the
+// cause, not an app that starts and then fails or degrades every request.
+// Redis being down at start is not: the app starts on memory.
+func TestRedisURLRefusedAtStart(t *testing.T) {
+	redistest.Require(t)
+	r := redistest.StartServer(t)
+	for url, cause := range map[string]string{
+		"redis://" + r.Addr() + "/99":          "DB index is out of range",
+		"redis://nobody:pw@" + r.Addr() + "/0": "WRONGPASS",
+		"rediss://" + r.Addr() + "/0":          "plaintext",
+	} {
+		a, err := newApp(config{RedisURL: url, Secret: testSecret, Logger: slog.New(slog.DiscardHandler)})
+		if err == nil {
+			a.Close()
+			t.Errorf("%s: the app started", cause)
+			continue
+		}
+		if !strings.Contains(err.Error(), "REDIS_URL") || !strings.Contains(err.Error(), cause) {
+			t.Errorf("error %q does not name REDIS_URL and %q", err, cause)
+		}
+	}
+
+	port, err := redistest.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startShop(t, config{RedisURL: "redis://127.0.0.1:" + strconv.Itoa(port) + "/0"})
+	add(s.expect(), "p001", 1)
+	s.expect().GET("/healthz").Expect().Status(http.StatusOK).JSON().Object().Value("status").IsEqual("degraded")
 }

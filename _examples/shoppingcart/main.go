@@ -27,7 +27,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/sessionkit/session/backends/redisstore"
 )
 
 // shutdownTimeout bounds how long requests in flight may take to finish
@@ -36,7 +36,9 @@ const shutdownTimeout = 10 * time.Second
 
 func main() {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	redis.SetLogger(redisLogger{logger})
+	// go-redis's own messages (failed dials during an outage, for
+	// example) go to the app's log, each kind at most every 10 seconds.
+	redisstore.SetLogger(logger, redisstore.DefaultLogInterval)
 	if err := run(logger, os.Getenv); err != nil {
 		logger.Error("shoppingcart stopped", "error", err)
 		os.Exit(1)
@@ -99,14 +101,6 @@ func serve(ctx context.Context, a *app, ln net.Listener, logger *slog.Logger) er
 		return err
 	}
 	return nil
-}
-
-// redisLogger sends go-redis's own messages (failed dials, for example)
-// to the app's log.
-type redisLogger struct{ l *slog.Logger }
-
-func (r redisLogger) Printf(ctx context.Context, format string, v ...any) {
-	r.l.WarnContext(ctx, fmt.Sprintf(format, v...))
 }
 
 // configFromEnv reads the configuration from the environment.

@@ -37,6 +37,8 @@ func classify(caller context.Context, err error) error {
 		return err
 	case redis.HasErrorPrefix(err, "WRONGTYPE"):
 		return fmt.Errorf("%w: %w", ErrForeignValue, err)
+	case isMisconfigured(err):
+		return misconfigured(err)
 	case isUnavailable(err):
 		return backends.Unavailable(err)
 	}

@@ -2,10 +2,14 @@ package redisstore
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"sync"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/sessionkit/session/backends"
 )
 
 // scanCount is the COUNT hint of each SCAN call.
@@ -116,6 +120,14 @@ func (s *Store) Count(ctx context.Context) (int, error) {
 }
 
 // Ping checks that the server answers: PING, sent to every master in Cluster.
+// A server that cannot be reached, or does not answer in time, gives an
+// error matching backends.ErrUnavailable. A server that answers but refuses
+// the client's configuration gives one matching backends.ErrMisconfigured:
+// wrong password or user (WRONGPASS, NOAUTH), missing permissions (NOPERM),
+// a database beyond the server's "databases" (DB index is out of range), a
+// TLS handshake the server rejects or a certificate that does not verify,
+// and, for stores created by NewFromURL from a rediss:// URL, a server that
+// answers in plaintext.
 func (s *Store) Ping(ctx context.Context) error {
 	c, cancel, err := s.begin(ctx, "ping")
 	if err != nil {
@@ -132,6 +144,16 @@ func (s *Store) Ping(ctx context.Context) error {
 		}
 		return s.client.Ping(c).Err()
 	})
+	if err != nil && !isMisconfigured(err) && !errors.Is(err, context.Canceled) {
+		// go-redis connects in the background: the attempt may have been
+		// refused after this call stopped waiting for it.
+		if refused := s.dialer.lastRefusal(); refused != nil {
+			err = fmt.Errorf("no connection: %w (%v)", refused, err)
+		}
+	}
+	if isMisconfigured(err) {
+		return &backends.OpError{Backend: backendName, Op: "ping", Err: misconfigured(err)}
+	}
 	if err != nil {
 		return opError(ctx, "ping", err)
 	}

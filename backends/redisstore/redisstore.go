@@ -38,7 +38,10 @@ type Store struct {
 	// guard is true when the client may ignore context deadlines (see
 	// WithTimeout): operations then run in a goroutine that the caller
 	// stops waiting for when its context ends.
-	guard  bool
+	guard bool
+	// dialer is the TLS dialer of a client NewFromURL created for a
+	// rediss URL (nil otherwise): Ping reports why it was refused.
+	dialer *tlsDialer
 	closed atomic.Bool
 }
 
@@ -94,8 +97,10 @@ func WithTimeout(d time.Duration) Option {
 }
 
 // WithPingOnStart makes New and NewFromURL ping the server (within the
-// timeout) and fail when it does not answer. Without it construction does no
-// I/O, so an application can start while Redis is down.
+// timeout) and fail when it does not answer or refuses the configuration
+// (see Store.Ping). Without it construction does no I/O, so an application
+// can start while Redis is down. The session manager pings the store at
+// start by itself.
 func WithPingOnStart() Option {
 	return func(c *config) error {
 		c.pingOnStart = true
@@ -128,10 +133,10 @@ func New(client redis.UniversalClient, opts ...Option) (*Store, error) {
 	if client == nil {
 		return nil, errors.New("redisstore: nil client")
 	}
-	return newStore(client, false, opts)
+	return newStore(client, false, nil, opts)
 }
 
-func newStore(client redis.UniversalClient, owned bool, opts []Option) (*Store, error) {
+func newStore(client redis.UniversalClient, owned bool, dialer *tlsDialer, opts []Option) (*Store, error) {
 	cfg := config{prefix: DefaultPrefix, timeout: DefaultTimeout}
 	for _, o := range opts {
 		if o == nil {
@@ -141,7 +146,7 @@ func newStore(client redis.UniversalClient, owned bool, opts []Option) (*Store, 
 			return nil, err
 		}
 	}
-	s := &Store{client: client, owned: owned, prefix: cfg.prefix, timeout: cfg.timeout, guard: true}
+	s := &Store{client: client, owned: owned, prefix: cfg.prefix, timeout: cfg.timeout, guard: true, dialer: dialer}
 	switch c := client.(type) {
 	case *redis.Client:
 		s.single = true

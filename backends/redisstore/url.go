@@ -37,15 +37,19 @@ import (
 //	    Sentinel in go-redis ParseFailoverURL form (there the user info
 //	    authenticates to the sentinels, and username=/password= options to the master)
 //
+// With rediss, a server that does not answer the TLS handshake but answers
+// plaintext Redis commands is reported by Ping (and every operation) as an
+// error matching backends.ErrMisconfigured, rather than as a timeout.
+//
 // Options that read from replicas (read_only, route_by_latency,
 // route_randomly, replica_only) are refused with ErrReplicaReads.
 // Errors never repeat the URL, so they do not leak the password.
 func NewFromURL(rawURL string, opts ...Option) (*Store, error) {
-	client, err := clientFromURL(rawURL)
+	client, dialer, err := clientFromURL(rawURL)
 	if err != nil {
 		return nil, err
 	}
-	s, err := newStore(client, true, opts)
+	s, err := newStore(client, true, dialer, opts)
 	if err != nil {
 		_ = client.Close()
 		return nil, err
@@ -61,10 +65,12 @@ func urlError(err error) error {
 	return fmt.Errorf("redisstore: invalid Redis URL: %w", err)
 }
 
-func clientFromURL(rawURL string) (redis.UniversalClient, error) {
+// clientFromURL returns the client rawURL describes and, for TLS, the
+// dialer it connects with.
+func clientFromURL(rawURL string) (redis.UniversalClient, *tlsDialer, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, urlError(err)
+		return nil, nil, urlError(err)
 	}
 	switch u.Scheme {
 	case "redis+cluster", "rediss+cluster":
@@ -73,29 +79,34 @@ func clientFromURL(rawURL string) (redis.UniversalClient, error) {
 		return sentinelClient(u)
 	case "redis", "rediss", "unix":
 	default:
-		return nil, urlError(fmt.Errorf("unknown scheme %q (want redis, rediss, redis+cluster, redis+sentinel or unix)", u.Scheme))
+		return nil, nil, urlError(fmt.Errorf("unknown scheme %q (want redis, rediss, redis+cluster, redis+sentinel or unix)", u.Scheme))
 	}
 	q := u.Query()
 	switch {
 	case q.Has("master_name"):
 		o, err := redis.ParseFailoverURL(rawURL)
 		if err != nil {
-			return nil, urlError(err)
+			return nil, nil, urlError(err)
 		}
 		return newFailover(o)
 	case q.Has("addr"):
 		o, err := redis.ParseClusterURL(rawURL)
 		if err != nil {
-			return nil, urlError(err)
+			return nil, nil, urlError(err)
 		}
 		return newCluster(o)
 	}
 	o, err := redis.ParseURL(rawURL)
 	if err != nil {
-		return nil, urlError(err)
+		return nil, nil, urlError(err)
 	}
 	o.ContextTimeoutEnabled = true
-	return redis.NewClient(o), nil
+	var d *tlsDialer
+	if o.TLSConfig != nil {
+		d = newTLSDialer(o.DialTimeout, o.TLSConfig)
+		o.Dialer = d.Dial
+	}
+	return redis.NewClient(o), d, nil
 }
 
 // splitHosts splits "h1:p1,h2,h3:p3" and adds the default port where missing.
@@ -113,13 +124,13 @@ func splitHosts(hosts, defPort string) ([]string, error) {
 	return out, nil
 }
 
-func clusterClient(u *url.URL) (redis.UniversalClient, error) {
+func clusterClient(u *url.URL) (redis.UniversalClient, *tlsDialer, error) {
 	hosts, err := splitHosts(u.Host, "6379")
 	if err != nil {
-		return nil, urlError(err)
+		return nil, nil, urlError(err)
 	}
 	if p := strings.Trim(u.Path, "/"); p != "" && p != "0" {
-		return nil, urlError(errors.New("a Redis Cluster has only database 0"))
+		return nil, nil, urlError(errors.New("a Redis Cluster has only database 0"))
 	}
 	v := *u
 	v.Scheme = strings.TrimSuffix(u.Scheme, "+cluster")
@@ -132,31 +143,31 @@ func clusterClient(u *url.URL) (redis.UniversalClient, error) {
 	v.RawQuery = q.Encode()
 	o, err := redis.ParseClusterURL(v.String())
 	if err != nil {
-		return nil, urlError(err)
+		return nil, nil, urlError(err)
 	}
 	return newCluster(o)
 }
 
-func sentinelClient(u *url.URL) (redis.UniversalClient, error) {
+func sentinelClient(u *url.URL) (redis.UniversalClient, *tlsDialer, error) {
 	hosts, err := splitHosts(u.Host, "26379")
 	if err != nil {
-		return nil, urlError(err)
+		return nil, nil, urlError(err)
 	}
 	parts := strings.Split(strings.Trim(u.Path, "/"), "/")
 	if len(parts) > 2 || parts[0] == "" {
-		return nil, urlError(errors.New("the path must be /master_name or /master_name/db"))
+		return nil, nil, urlError(errors.New("the path must be /master_name or /master_name/db"))
 	}
 	q := u.Query()
 	sentinelUser, sentinelPass := q.Get("sentinel_username"), q.Get("sentinel_password")
 	q.Del("sentinel_username")
 	q.Del("sentinel_password")
 	if q.Has("master_name") {
-		return nil, urlError(errors.New("master_name is given by the path"))
+		return nil, nil, urlError(errors.New("master_name is given by the path"))
 	}
 	q.Set("master_name", parts[0])
 	if len(parts) == 2 {
 		if _, err := strconv.Atoi(parts[1]); err != nil {
-			return nil, urlError(fmt.Errorf("invalid database number %q", parts[1]))
+			return nil, nil, urlError(fmt.Errorf("invalid database number %q", parts[1]))
 		}
 		q.Set("db", parts[1])
 	}
@@ -166,7 +177,7 @@ func sentinelClient(u *url.URL) (redis.UniversalClient, error) {
 	v := url.URL{Scheme: strings.TrimSuffix(u.Scheme, "+sentinel"), Host: hosts[0], RawQuery: q.Encode()}
 	o, err := redis.ParseFailoverURL(v.String())
 	if err != nil {
-		return nil, urlError(err)
+		return nil, nil, urlError(err)
 	}
 	if u.User != nil {
 		o.Username = u.User.Username()
@@ -176,18 +187,28 @@ func sentinelClient(u *url.URL) (redis.UniversalClient, error) {
 	return newFailover(o)
 }
 
-func newCluster(o *redis.ClusterOptions) (redis.UniversalClient, error) {
+func newCluster(o *redis.ClusterOptions) (redis.UniversalClient, *tlsDialer, error) {
 	if o.ReadOnly || o.RouteByLatency || o.RouteRandomly {
-		return nil, ErrReplicaReads
+		return nil, nil, ErrReplicaReads
 	}
 	o.ContextTimeoutEnabled = true
-	return redis.NewClusterClient(o), nil
+	var d *tlsDialer
+	if o.TLSConfig != nil {
+		d = newTLSDialer(o.DialTimeout, o.TLSConfig)
+		o.Dialer = d.Dial
+	}
+	return redis.NewClusterClient(o), d, nil
 }
 
-func newFailover(o *redis.FailoverOptions) (redis.UniversalClient, error) {
+func newFailover(o *redis.FailoverOptions) (redis.UniversalClient, *tlsDialer, error) {
 	if o.RouteByLatency || o.RouteRandomly || o.ReplicaOnly {
-		return nil, ErrReplicaReads
+		return nil, nil, ErrReplicaReads
 	}
 	o.ContextTimeoutEnabled = true
-	return redis.NewFailoverClient(o), nil
+	var d *tlsDialer
+	if o.TLSConfig != nil {
+		d = newTLSDialer(o.DialTimeout, o.TLSConfig)
+		o.Dialer = d.Dial
+	}
+	return redis.NewFailoverClient(o), d, nil
 }
