@@ -547,7 +547,7 @@ func init() { redis.SetLogger(redisLogs) }
 
 func (s *redisLogSink) Printf(ctx context.Context, format string, v ...any) {
 	if l := s.l.Load(); l != nil {
-		redisLogger{l}.Printf(ctx, format, v...)
+		l.WarnContext(ctx, "redis: "+fmt.Sprintf(format, v...))
 	}
 }
 
