@@ -49,11 +49,12 @@
 //
 // # Recovery without loss
 //
-// While the fallback serves, every write it takes is journaled per key, in
-// order: the change set of each save (the backends.ReplayFunc the manager
-// attaches to every save and renewal), deletions (a tombstone), renewals
-// (a move from the old key to the new one), touches (the latest expiry)
-// and user index changes. Recovery then
+// While the fallback serves, every write it takes is journaled per key and
+// compacted: the change set of the saves (what the requests set, deleted
+// or cleared, and each metadata field they changed; the session manager
+// passes it with SaveChanges and RenewChanges), deletions (a tombstone),
+// renewals (a move from the old key to the new one), touches (the latest
+// expiry) and user index changes. Recovery then
 //
 //  1. applies every tombstone to the primary (deletes the records and
 //     their user index entries) while the circuit is still open, so a user
@@ -66,18 +67,23 @@
 //     replay, a session is removed from the fallback.
 //
 // A renewal (a login) during the outage is replayed as a move: the new
-// session is built on the primary's record of the old one (the manager's
-// ReplayFunc does that), and the old key is deleted on the primary only
-// after that, and removed from the user's index. Until then the old key is
-// absent for every request, and a request for it after recovery replays
-// the move first. A deletion of the new key during the outage supersedes
-// the move: the old key is then deleted with the tombstones.
+// session is built on the primary's record of the new key if a renewal
+// that timed out ran there after all, else on the newest live record of the
+// keys it was renewed from, else from its changes alone; only then are the
+// old keys deleted on the primary and removed from the user's index. Until
+// then the old key is absent for every request, and a request for it after
+// recovery replays the move first. A deletion of the new key during the
+// outage supersedes the move: the old keys are then deleted with the
+// tombstones. A change set is never applied to a key the primary no longer
+// holds, unless the key is a fresh ID: a record logged out elsewhere during
+// the outage is not recreated.
 //
 // A request for a session whose replay is still pending replays it first,
 // so it is never served stale data. A session that exists only in the
-// primary and is requested during the outage is served empty under the
-// same ID (the fallback does not have it), and what the request changes is
-// merged onto the primary's copy on recovery.
+// primary and is requested during the outage is served from the last known
+// copy this store kept (WithCopies), marked stale (backends.MarkStale), or
+// empty when there is none; the session manager then moves it to a fresh
+// ID on its first write, which recovery builds on the primary's record.
 //
 // Versions of records served by the fallback carry FallbackVersion, so
 // that a compare-and-set never mistakes a version of one store for one of
@@ -87,10 +93,11 @@
 //
 // The default fallback is in the memory of one process: without sticky
 // routing, a session written during an outage is only visible on the
-// instance that wrote it until it is replayed. The journal holds at most
-// WithJournalLimit change sets; beyond it writes are still served but not
-// replayed (deletions and renewals are always journaled). Journaled writes that are not
-// replayed when the process exits are lost: call Drain before Close.
-// UserKeys, Keys and Count need the primary and fail while it is down. See
-// docs/degradation.md for the details.
+// instance that wrote it until it is replayed. The journal is bounded by
+// entries (WithJournalLimit) and bytes (WithJournalBytes); a write beyond
+// the bounds is refused with ErrJournalFull rather than served and lost.
+// Journaled writes that are not replayed when the process exits are lost:
+// call Drain before Close. UserKeys, Keys, Count and LimitUserKeys need the
+// primary and fail while it is down. See docs/degradation.md for the
+// details.
 package degrade

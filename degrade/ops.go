@@ -44,7 +44,7 @@ func (s *Store) onPrimary(ctx context.Context, fn func(context.Context) error, k
 }
 
 // primaryView is the primary with every call capped by the store's timeout:
-// the store that ReplayFuncs replay onto.
+// the store that change sets are replayed onto.
 type primaryView struct{ s *Store }
 
 func (v primaryView) Load(ctx context.Context, key string) (rec backends.Record, found bool, err error) {
