@@ -211,7 +211,7 @@ func (s *Session) rebase(ctx context.Context) error {
 		if latest, err = m.codec.Decode(rec.Blob, []byte(key)); err != nil {
 			return fmt.Errorf("session: merge with the stored record: %w", err)
 		}
-		if now := m.now(); !now.Before(rec.Expiry) || !now.Before(latest.Deadline) {
+		if !alive(m.now(), rec, latest) {
 			found = false
 		}
 	}

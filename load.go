@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sessionkit/session/backends"
+	"github.com/sessionkit/session/codec"
 	"github.com/sessionkit/session/internal/changeset"
 )
 
@@ -89,7 +90,7 @@ func (m *Manager) load(s *Session) error {
 		fresh()
 		return nil
 	}
-	if !now.Before(rec.Expiry) || !now.Before(data.Deadline) {
+	if !alive(now, rec, data) {
 		m.observer.Event(ctx, EventExpired)
 		m.auditEvent(ctx, EventExpired, key)
 		fresh()
@@ -105,6 +106,13 @@ func (m *Manager) load(s *Session) error {
 	s.data = *data
 	s.loadedUID, s.loadedDeadline = data.UserID, data.Deadline
 	return nil
+}
+
+// alive reports whether a stored session is alive at now: neither its
+// record's expiry (the idle deadline) nor its absolute deadline has passed.
+// It is the one liveness test of the package.
+func alive(now time.Time, rec backends.Record, d *codec.Data) bool {
+	return now.Before(rec.Expiry) && now.Before(d.Deadline)
 }
 
 type tokenError string

@@ -34,7 +34,7 @@ func (r replayer) Replay(ctx context.Context, st backends.Store, key string, bas
 			if d, err = m.codec.Decode(rec.Blob, []byte(key)); err != nil {
 				return changeset.Result{}, fmt.Errorf("session: replay onto the stored record: %w", err)
 			}
-			if !now.Before(rec.Expiry) || !now.Before(d.Deadline) {
+			if !alive(now, rec, d) {
 				return changeset.Result{}, nil // ended meanwhile: its changes end with it
 			}
 		} else {
@@ -102,7 +102,7 @@ func (m *Manager) replayBase(ctx context.Context, st backends.Store, keys []stri
 		if err != nil {
 			return nil, err
 		}
-		if !found || !now.Before(rec.Expiry) {
+		if !found {
 			continue
 		}
 		d, err := m.codec.Decode(rec.Blob, []byte(k))
@@ -110,7 +110,7 @@ func (m *Manager) replayBase(ctx context.Context, st backends.Store, keys []stri
 			m.logger.WarnContext(ctx, "session: replay: a record the session was renewed from cannot be decoded; skipped", "error", err)
 			continue
 		}
-		if now.Before(d.Deadline) {
+		if alive(now, rec, d) {
 			return d, nil
 		}
 	}

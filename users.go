@@ -60,7 +60,7 @@ func (m *Manager) UserSessions(ctx context.Context, userID string) ([]SessionInf
 			continue
 		}
 		d, err := m.codec.Decode(rec.Blob, []byte(key))
-		if err != nil || d.UserID != userID || !now.Before(d.Deadline) || !now.Before(rec.Expiry) {
+		if err != nil || d.UserID != userID || !alive(now, rec, d) {
 			continue // undecodable, rebound or dead: not this user's live session
 		}
 		idle := m.idle
