@@ -76,8 +76,9 @@ func (r replayer) Replay(ctx context.Context, st backends.Store, key string, bas
 		if err != nil {
 			return changeset.Result{}, fmt.Errorf("session: replay: %w", err)
 		}
-		_, err = st.Save(ctx, key, blob, exp, expected)
+		v, err := st.Save(ctx, key, blob, exp, expected)
 		if err == nil {
+			res.Record = backends.Record{Blob: blob, Version: v, Expiry: exp}
 			return res, nil
 		}
 		if !backends.IsConflict(err) {

@@ -107,6 +107,10 @@ func (s *Store) replay(ctx context.Context, e *entry) error {
 		if err != nil {
 			s.giveUp(ctx, err)
 		}
+		if res.Record.Version != 0 {
+			// The session's current record: a copy for the next outage.
+			s.copies.put(e.key, res.Record)
+		}
 		// The user index follows the record as built: its user gets the
 		// key, and the keys it was renewed from leave the base's user.
 		if res.User != "" {

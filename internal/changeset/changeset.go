@@ -157,13 +157,16 @@ type Replayer interface {
 	Replay(ctx context.Context, st backends.Store, key string, bases []string, cs *Set) (Result, error)
 }
 
-// Result is what a replay wrote, for the user index: the user the record
-// is bound to and its deadline (User is "" when the record is unbound or
-// was not written), and the user the base record was bound to.
+// Result is what a replay wrote: for the user index, the user the record is
+// bound to and its deadline (User is "" when the record is unbound or was
+// not written), and the user the base record was bound to; and the record
+// itself.
 type Result struct {
 	User     string
 	Deadline time.Time
 	BaseUser string
+	// Record is the record written (Version 0: none was).
+	Record backends.Record
 }
 
 // Write is what a journaling store needs to replay a write later: the
