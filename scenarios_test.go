@@ -766,3 +766,35 @@ func TestOutageServesTheLastKnownCopy(t *testing.T) {
 		t.Fatalf("the revoked session came back: user %q keys %v", u, keys)
 	}
 }
+
+// Session.Degraded agrees with the degraded header, for a brand-new
+// session too: while the circuit is open, a session that has not reached
+// the store yet is degraded.
+func TestDegradedAgreesWithTheHeader(t *testing.T) {
+	r := newRig(t, 1)
+	r.p.setDown(true)
+	r.must(nil, set("x")) // opens the circuit
+	for _, write := range []bool{false, true} {
+		var told bool
+		resp, _ := r.call(nil, func(s *session.Session, _ http.ResponseWriter) error {
+			told = s.Degraded()
+			if write {
+				return s.Set("y", 1)
+			}
+			return nil
+		})
+		if h := resp.Header.Get("X-Session-Degraded") == "true"; !told || !h {
+			t.Fatalf("write %v: Degraded() = %v, header %v", write, told, h)
+		}
+	}
+	r.p.setDown(false)
+	r.recovered()
+	var told bool
+	resp, _ := r.call(nil, func(s *session.Session, _ http.ResponseWriter) error {
+		told = s.Degraded()
+		return s.Set("y", 1)
+	})
+	if h := resp.Header.Get("X-Session-Degraded") == "true"; told || h {
+		t.Fatalf("healthy: Degraded() = %v, header %v", told, h)
+	}
+}
