@@ -240,12 +240,19 @@ func (s *Session) rebase(ctx context.Context) error {
 		s.loadedUID, s.loadedDeadline = latest.UserID, latest.Deadline
 	case !invalid && rep.Degraded():
 		// The fallback answered: the primary's state of the record is
-		// unknown. Never write under its ID again: move to a fresh one.
+		// unknown (it may have been logged out since this request loaded
+		// it). Never write under its ID again: move to a fresh one, which
+		// holds this request's changes only until recovery builds it on
+		// the primary's record, if that is alive.
 		if s.oldKey == "" {
 			s.oldKey = s.key
 			s.newID()
 		}
+		now := m.now()
+		s.data = codec.Data{Created: now, Deadline: now.Add(m.lifetime)}
+		s.changes.Apply(&s.data)
 		s.base, s.version = baseUnknown, 0
+		s.loadedUID, s.loadedDeadline = "", time.Time{}
 	default:
 		// Gone: logged out, revoked, renewed away or expired. Its ID never
 		// serves data again; the change set starts a new session.

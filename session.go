@@ -208,10 +208,6 @@ func (s *Session) Delete(key string) error {
 	if err := s.writable(); err != nil {
 		return err
 	}
-	if _, ok := s.data.Values[key]; !ok && s.base == baseStored && !s.report.Degraded() {
-		// The record this request loaded is the store's: nothing to do.
-		return nil
-	}
 	s.apply(changeset.Op{Kind: changeset.Delete, Key: key})
 	return nil
 }

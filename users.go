@@ -95,10 +95,13 @@ func (m *Manager) RevokeUser(ctx context.Context, userID string, except ...strin
 		if slices.Contains(except, key) {
 			continue
 		}
-		if err := m.revoke(ctx, ui, userID, key); err != nil {
+		revoked, err := m.revoke(ctx, ui, userID, key)
+		if err != nil {
 			return n, err
 		}
-		n++
+		if revoked {
+			n++
+		}
 	}
 	if n > 0 {
 		m.observer.Event(ctx, EventUserRevoked)
@@ -107,14 +110,30 @@ func (m *Manager) RevokeUser(ctx context.Context, userID string, except ...strin
 	return n, nil
 }
 
-func (m *Manager) revoke(ctx context.Context, ui backends.UserIndex, userID, key string) error {
-	if err := m.delete(ctx, key, m.now().Add(MaxSessionLifetime)); err != nil {
-		return err
+// revoke deletes the session stored under key if it is bound to userID,
+// and removes key from userID's index; it reports whether it deleted it.
+func (m *Manager) revoke(ctx context.Context, ui backends.UserIndex, userID, key string) (bool, error) {
+	// An index entry can outlive its binding (a request that saved before
+	// the session was bound to another user may index it late): only a
+	// record bound to userID is deleted.
+	rec, found, err := m.loadRecord(ctx, key)
+	if err != nil && !errors.Is(err, backends.ErrInvalidRecord) {
+		return false, err
+	}
+	revoked := false
+	if found {
+		d, derr := m.codec.Decode(rec.Blob, []byte(key))
+		if derr != nil || (d.UserID == userID && alive(m.now(), rec, d)) {
+			if err := m.delete(ctx, key, m.now().Add(MaxSessionLifetime)); err != nil {
+				return false, err
+			}
+			revoked = true
+		}
 	}
 	if err := ui.RemoveUserKey(ctx, userID, key); err != nil {
-		return wrapStore("user index", err)
+		return revoked, wrapStore("user index", err)
 	}
-	return nil
+	return revoked, nil
 }
 
 // enforceUserLimit revokes the oldest sessions of userID beyond the
@@ -182,7 +201,7 @@ func (m *Manager) enforceUserLimitStepwise(ctx context.Context, userID, keep str
 		if info.Handle == keep {
 			continue
 		}
-		if err := m.revoke(ctx, ui, userID, info.Handle); err != nil {
+		if _, err := m.revoke(ctx, ui, userID, info.Handle); err != nil {
 			return fmt.Errorf("session: enforce per-user limit: %w", err)
 		}
 		excess--

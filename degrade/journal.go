@@ -64,7 +64,9 @@ type entry struct {
 	elem    *list.Element // position in Store.queue; under Store.mu
 }
 
-type oldKey struct{ key, user string }
+// oldKey is a key renewed away, with the user the renewal bound and the
+// user its primary record was bound to (known once replayed).
+type oldKey struct{ key, user, base string }
 
 // chainBytes is what one key renewed away costs an entry: as a base and as
 // a key to delete.
@@ -442,6 +444,24 @@ func (s *Store) settle(ctx context.Context, key string) error {
 	}
 	if to != nil {
 		return s.replayEntry(ctx, to)
+	}
+	return nil
+}
+
+// settleUser replays the journal entries that bind a session to userID.
+func (s *Store) settleUser(ctx context.Context, userID string) error {
+	if s.pending.Load() == 0 {
+		return nil
+	}
+	for _, e := range s.snapshot() {
+		e.mu.Lock()
+		_, mine := e.users[userID]
+		e.mu.Unlock()
+		if mine {
+			if err := s.replayEntry(ctx, e); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

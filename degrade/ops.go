@@ -86,6 +86,7 @@ func (s *Store) Load(ctx context.Context, key string) (backends.Record, bool, er
 	if s.usePrimary() {
 		var rec backends.Record
 		var found bool
+		gen := s.copies.generation()
 		fo, err := s.onPrimary(ctx, func(c context.Context) error {
 			var e error
 			rec, found, e = s.primary.Load(c, key)
@@ -95,7 +96,7 @@ func (s *Store) Load(ctx context.Context, key string) (backends.Record, bool, er
 			switch {
 			case err != nil:
 			case found:
-				s.copies.put(key, rec)
+				s.copies.put(key, rec, gen)
 			default:
 				s.copies.drop(key)
 			}
@@ -143,6 +144,7 @@ func (s *Store) SaveChanges(ctx context.Context, key string, blob []byte, expiry
 	if err := s.begin(ctx, "save"); err != nil {
 		return 0, err
 	}
+	gen := s.copies.generation()
 	if s.usePrimary() {
 		var v uint64
 		fo, err := s.onPrimary(ctx, func(c context.Context) error {
@@ -155,7 +157,7 @@ func (s *Store) SaveChanges(ctx context.Context, key string, blob []byte, expiry
 		}, key)
 		if !fo {
 			if err == nil && v != 0 {
-				s.copies.put(key, backends.Record{Blob: blob, Version: v, Expiry: expiry})
+				s.copies.put(key, backends.Record{Blob: blob, Version: v, Expiry: expiry}, gen)
 			} else {
 				s.copies.drop(key)
 			}
@@ -163,7 +165,13 @@ func (s *Store) SaveChanges(ctx context.Context, key string, blob []byte, expiry
 		}
 		// The primary failed: the save may still reach it later (a
 		// command that timed out on the client may run on the server).
-		// The journaled change set merges onto whatever it holds then.
+		if expected == 0 {
+			// A create that may still land could bring the ID back after
+			// a logout: the ID is burned, and the caller draws another.
+			return 0, opError("save", fmt.Errorf("%w: the creation's outcome is unknown", backends.ErrConflict))
+		}
+		// A change set journaled for an existing record merges onto
+		// whatever the primary holds then.
 	}
 	return s.saveFallback(ctx, key, blob, expiry, expected, w)
 }
@@ -192,7 +200,9 @@ func (s *Store) saveFallback(ctx context.Context, key string, blob []byte, expir
 		switch {
 		case found && expected&FallbackVersion != 0:
 			want = expected &^ FallbackVersion
-		case found || expected&FallbackVersion != 0:
+		case found || expected&FallbackVersion != 0 || !s.copies.vouches(key, expected):
+			// A version of the primary is taken only while this store's
+			// copy vouches for it: the record may have been deleted since.
 			return 0, opError("save", backends.ErrConflict)
 		}
 	}
@@ -331,7 +341,7 @@ func (s *Store) RenewChanges(ctx context.Context, oldKey string, oldVersion uint
 	if oldKey == newKey {
 		return opError("renew", fmt.Errorf("%w: old and new key are the same", backends.ErrConflict))
 	}
-	s.copies.drop(oldKey, newKey)
+	gen := s.copies.generation()
 	if s.usePrimary() {
 		fo, err := s.onPrimary(ctx, func(c context.Context) error {
 			if oldVersion&FallbackVersion != 0 {
@@ -340,8 +350,9 @@ func (s *Store) RenewChanges(ctx context.Context, oldKey string, oldVersion uint
 			return changeset.Renew(c, s.primary, oldKey, oldVersion, newKey, blob, expiry, userID, deadline)
 		}, oldKey, newKey)
 		if !fo {
+			s.copies.drop(oldKey)
 			if err == nil {
-				s.copies.put(newKey, backends.Record{Blob: blob, Version: 1, Expiry: expiry})
+				s.copies.put(newKey, backends.Record{Blob: blob, Version: 1, Expiry: expiry}, gen)
 			}
 			return err
 		}
@@ -377,6 +388,11 @@ func (s *Store) RenewChanges(ctx context.Context, oldKey string, oldVersion uint
 		return opError("renew", backends.ErrConflict)
 	case !found && oldVersion&FallbackVersion != 0:
 		return opError("renew", backends.ErrConflict)
+	case !found && oldVersion != 0 && !s.copies.vouches(oldKey, oldVersion):
+		// A version of the primary is taken only while this store's copy
+		// vouches for it; 0 (unknown) is always taken: the move is then
+		// built on the primary's record if it is alive.
+		return opError("renew", backends.ErrConflict)
 	}
 	grow := len(oldKey) + 64
 	if w.Set != nil {
@@ -387,6 +403,7 @@ func (s *Store) RenewChanges(ctx context.Context, oldKey string, oldVersion uint
 	if err := s.reserve(ctx, "renew", grow, newEntries > 0); err != nil {
 		return err
 	}
+	s.copies.drop(oldKey, newKey)
 	if found {
 		err = changeset.Renew(ctx, s.fallback, oldKey, rec.Version, newKey, blob, expiry, userID, deadline)
 	} else {
@@ -449,8 +466,21 @@ func (s *Store) userOp(ctx context.Context, op, userID, key string, uc userChang
 		}
 	}
 	s.cfg.observer.FailedOver(op)
+	if s.isMoved(key) {
+		// Renewed away during the outage: its move removes it from the
+		// index of its user and of the user its primary record names.
+		if err := fn(ctx, s.fallback.(backends.UserIndex)); err != nil {
+			return err
+		}
+		backends.MarkDegraded(ctx)
+		return nil
+	}
+	newEntry := !s.hasEntry(key)
 	e := s.lockEntry(key)
 	defer s.release(e)
+	if err := s.reserve(ctx, op, 64+len(userID), newEntry); err != nil {
+		return err
+	}
 	if err := fn(ctx, s.fallback.(backends.UserIndex)); err != nil {
 		return err
 	}
@@ -474,6 +504,11 @@ func (s *Store) LimitUserKeys(ctx context.Context, userID, keep string, max int)
 	}
 	if !s.usePrimary() {
 		return nil, opError("limit_user_keys", backends.Unavailable(ErrOpen))
+	}
+	// Sessions of the user still pending replay count: replay them first.
+	if err := s.settleUser(ctx, userID); err != nil {
+		s.result(ctx, err)
+		return nil, err
 	}
 	var keys []string
 	err := s.do(ctx, func(c context.Context) error {

@@ -52,8 +52,11 @@ func (s *Store) deleteOlds(ctx context.Context, e *entry) error {
 		if err := s.delete(ctx, o.key); err != nil {
 			return err
 		}
-		if hasIndex && o.user != "" {
-			if err := s.do(ctx, func(c context.Context) error { return ui.RemoveUserKey(c, o.user, o.key) }); err != nil {
+		for _, u := range []string{o.user, o.base} {
+			if !hasIndex || u == "" || (u == o.base && o.base == o.user) {
+				continue
+			}
+			if err := s.do(ctx, func(c context.Context) error { return ui.RemoveUserKey(c, u, o.key) }); err != nil {
 				return err
 			}
 		}
@@ -89,6 +92,7 @@ func (s *Store) replay(ctx context.Context, e *entry) error {
 	for _, o := range e.olds {
 		s.copies.drop(o.key)
 	}
+	gen := s.copies.generation()
 	if err := s.applyTombstones(ctx, e); err != nil {
 		return err
 	}
@@ -109,20 +113,18 @@ func (s *Store) replay(ctx context.Context, e *entry) error {
 		}
 		if res.Record.Version != 0 {
 			// The session's current record: a copy for the next outage.
-			s.copies.put(e.key, res.Record)
+			s.copies.put(e.key, res.Record, gen)
 		}
 		// The user index follows the record as built: its user gets the
 		// key, and the keys it was renewed from leave the base's user.
 		if res.User != "" {
-			if _, ok := e.users[res.User]; !ok {
+			if uc, ok := e.users[res.User]; !ok || uc.add {
 				e.setUser(res.User, userChange{add: true, deadline: res.Deadline})
 			}
 		}
 		if res.BaseUser != "" {
 			for i := range e.olds {
-				if e.olds[i].user == "" {
-					e.olds[i].user = res.BaseUser
-				}
+				e.olds[i].base = res.BaseUser
 			}
 		}
 		e.cs, n = nil, 1
