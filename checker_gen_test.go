@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"os"
 	"slices"
 	"time"
 
@@ -76,7 +77,7 @@ func (r *chkRun) gen() step {
 			d = time.Duration(2+g.IntN(10)) * time.Second
 		}
 		return step{kind: sSleep, d: d}
-	case x < 400:
+	case x < 400 && !r.noFaults:
 		return r.genFault()
 	case x < 412:
 		return step{kind: sRecover, mode: g.IntN(3)}
@@ -334,6 +335,13 @@ func (r *chkRun) sweep() {
 func (r *chkRun) checkUsers() {
 	M := r.model
 	for _, u := range chkUsers {
+		if os.Getenv("CHKDEBUG") != "" {
+			pk, _ := r.sys.fs.Inner().UserKeys(context.Background(), u)
+			for i := range pk {
+				pk[i] = r.model.nameOf(pk[i])
+			}
+			r.note(fmt.Sprintf("      debug: primary index of %s: %v", u, pk))
+		}
 		infos, err := r.sys.m.UserSessions(context.Background(), u)
 		if err != nil {
 			r.violate(4, "user-sessions-failed", "UserSessions(%q) after recovery: %v", u, err)

@@ -40,6 +40,7 @@ type msess struct {
 	// yet been accounted for.
 	inflight map[*inflight]bool
 	name     string // short name for traces: S1, S2, ...
+	born     int    // model.seq when the model learnt of it
 }
 
 func (s *msess) possible(n int) bool { return s.present[n] || s.maybe[n] }
@@ -77,6 +78,8 @@ type model struct {
 	ghosts map[string]int
 	// removed are the items an acknowledged remove took out: for messages.
 	removed intSet
+	// seq orders the requests' starts and the sessions' births.
+	seq int
 }
 
 func newModel() *model {
@@ -86,6 +89,8 @@ func newModel() *model {
 func (m *model) add(h, tok string) *msess {
 	s := &msess{h: h, tok: tok, present: intSet{}, maybe: intSet{}, users: map[string]bool{"": true},
 		inflight: map[*inflight]bool{}, name: fmt.Sprintf("S%d", len(m.order)+1)}
+	m.seq++
+	s.born = m.seq
 	m.sess[h] = s
 	m.order = append(m.order, s)
 	return s
@@ -136,6 +141,7 @@ func (m *model) kill(s *msess, how liveness, succ *msess, by *inflight) {
 			continue
 		}
 		q.covered = true
+		q.killedBefore = q.killedBefore || q.held
 		if succ != nil {
 			q.spec.blur(succ)
 		}
@@ -154,7 +160,10 @@ func (m *model) revoke(u string, except string, uncertain bool, by *inflight, ru
 			continue
 		}
 		how := maybeDead
-		if cu, ok := s.user(); ok && cu == u && !uncertain {
+		// A session that appeared while the revocation ran (a concurrent
+		// login) may have been bound after the revocation listed the user's
+		// sessions.
+		if cu, ok := s.user(); ok && cu == u && !uncertain && (by == nil || s.born < by.seq) {
 			how = dead
 		}
 		m.kill(s, how, nil, by)

@@ -315,11 +315,16 @@ type inflight struct {
 	covered bool
 	// maybeRevoked: a revocation of the user this login binds overlapped it.
 	maybeRevoked bool
-	g            *chkGate
-	done         chan struct{}  // closed when resp is set
-	notify       chan *inflight // also told, when not nil
-	resp         *http.Response
-	res          *chkResult
+	// held: a slow request waiting at its gate, so that whatever completes
+	// meanwhile comes before its save; killedBefore: its session was
+	// killed then.
+	held, killedBefore bool
+	seq                int // model.seq at its start
+	g                  *chkGate
+	done               chan struct{}  // closed when resp is set
+	notify             chan *inflight // also told, when not nil
+	resp               *http.Response
+	res                *chkResult
 }
 
 // chkResult is a response as the model reads it.
@@ -334,10 +339,7 @@ type chkResult struct {
 	expired   bool   // the cookie was expired
 	target    *msess // the session the response leaves the client with
 	newHandle bool   // target was created by this response
-	// targetWasDead: the response is of a session that was dead when the
-	// response was accounted for.
-	targetWasDead bool
-	raw           string
+	raw       string
 }
 
 func (r *chkResult) acked() bool { return r.code/100 == 2 }
@@ -374,25 +376,25 @@ func shortH(h string) string {
 
 // chkRun is one run of the checker.
 type chkRun struct {
-	sys     *chkSystem
-	model   *model
-	rng     *rand.Rand // nil when replaying a trace
-	steps   int        // steps to generate
-	trace   []step
-	clients []*chkClient
-	held    map[int]*inflight
-	running []*inflight
-	item    int
-	gate    int
-	fail    *violation
-	ignore  map[string]bool
-	ignored map[string]int // violations looked past, by key
-	stepIdx int
-	epoch   time.Time
-	stopped bool // Redis: SIGSTOP
-	killed  bool // Redis: SIGKILL
-	log     []string
-	verbose bool
+	sys      *chkSystem
+	model    *model
+	rng      *rand.Rand // nil when replaying a trace
+	steps    int        // steps to generate
+	trace    []step
+	clients  []*chkClient
+	held     map[int]*inflight
+	running  []*inflight
+	item     int
+	gate     int
+	fail     *violation
+	ignore   map[string]bool
+	ignored  map[string]int // violations looked past, by key
+	stepIdx  int
+	epoch    time.Time
+	stopped  bool // Redis: SIGSTOP
+	killed   bool // Redis: SIGKILL
+	log      []string
+	noFaults bool // generate no faults
 }
 
 func newRun(sys *chkSystem, seed uint64, steps int, ignore map[string]bool) *chkRun {
@@ -492,7 +494,7 @@ func (r *chkRun) exec(st step) {
 		q := r.start(st.req, st.gate, nil)
 		select {
 		case <-q.g.loaded:
-			r.held[st.gate] = q
+			r.held[st.gate], q.held = q, true
 			r.note(fmt.Sprintf("      g%d holds %s", st.gate, r.model.nameOf(q.h)))
 		case <-q.done: // failed before it loaded
 			r.finishOne(q)
@@ -542,6 +544,7 @@ func (r *chkRun) release(gate int) {
 		return
 	}
 	delete(r.held, gate)
+	q.held = false
 	close(q.g.release)
 	<-q.done
 	r.finishOne(q)
@@ -575,8 +578,9 @@ func (r *chkRun) start(spec reqSpec, gate int, notify chan *inflight) *inflight 
 }
 
 func (r *chkRun) startWith(spec reqSpec, tok, h string, gate int, notify chan *inflight) *inflight {
+	r.model.seq++
 	q := &inflight{spec: spec, slow: gate != 0, gate: gate, tok: tok, h: h, start: r.model.snap(h),
-		done: make(chan struct{}), notify: notify}
+		done: make(chan struct{}), notify: notify, seq: r.model.seq}
 	if s := r.model.sess[h]; s != nil {
 		s.inflight[q] = true
 	}
@@ -711,7 +715,7 @@ func (r *chkRun) account(q *inflight) {
 	if sIn != nil {
 		delete(sIn.inflight, q)
 	}
-	fresh := sIn == nil || q.start.st == dead
+	fresh := sIn == nil || (q.start.st == dead && sIn.st == dead)
 	kind := q.spec.kind
 	r.note(fmt.Sprintf("      %s%s -> %s", reqLabel(q), M.nameOf(q.h), res))
 
@@ -727,7 +731,18 @@ func (r *chkRun) account(q *inflight) {
 		target = M.sess[hOut]
 	}
 	isNew := hOut != "" && target == nil
-	res.targetWasDead = target != nil && target.st == dead
+	if res.acked() && sIn != nil && q.start.st == dead && sIn.st == dead && hOut == q.h && kind != rLogin && kind != rLogout {
+		// A dead ID answered as a session again: invariant 2 reports it.
+		// Should the report be looked past, the model follows the store.
+		sIn.st, sIn.persist = live, -1
+		clear(sIn.present)
+		clear(sIn.maybe)
+		for _, n := range res.obs.Items {
+			sIn.maybe[n] = true
+		}
+		sIn.users = map[string]bool{res.obs.U: true}
+		fresh = false
+	}
 
 	if res.acked() {
 		switch kind {
@@ -856,7 +871,14 @@ func (r *chkRun) check(q *inflight) {
 	M, res := r.model, q.res
 	kind := q.spec.kind
 	if res.code >= 500 && res.allowed == "" {
-		r.violate(6, "5xx", "%s on %s answered %d: %s", q.spec, M.nameOf(q.h), res.code, res.errText)
+		tag := "5xx"
+		switch {
+		case strings.Contains(res.errText, session.ErrDestroyed.Error()):
+			tag = "5xx-destroyed"
+		case strings.HasPrefix(res.errText, "save failed"):
+			tag = "5xx-save"
+		}
+		r.violate(6, tag, "%s on %s answered %d: %s", q.spec, M.nameOf(q.h), res.code, res.errText)
 	}
 	if !res.acked() || kind == rRevokeUser {
 		return
@@ -899,8 +921,8 @@ func (r *chkRun) check(q *inflight) {
 	if res.setTok != "" && hOut == "" {
 		r.violate(2, "cookie-for-no-session", "%s: a session cookie was issued for a request whose session has no handle", who)
 	}
-	if t := res.target; res.setTok != "" && t != nil && !res.newHandle && res.targetWasDead {
-		r.violate(2, "dead-id-reissued", "%s: the response re-issued the cookie of %s, which is dead", who, t.name)
+	if res.setTok != "" && res.target != nil && res.target == sIn && q.killedBefore {
+		r.violate(2, "dead-id-reissued", "%s: the response re-issued the cookie of %s, which died while the request waited", who, sIn.name)
 	}
 
 	// Items: nothing that cannot be there, and, when the response comes
@@ -952,7 +974,7 @@ func (r *chkRun) check(q *inflight) {
 	if res.degraded {
 		users[""] = true
 	}
-	if kind != rLogout && !users[o.U] {
+	if kind != rLogout && !(kind == rLogin && !res.newHandle) && !users[o.U] {
 		r.violate(1, "wrong-user", "%s: the response has user %q, the model allows %q", who, o.U, sortedUsers(users))
 	}
 	if kind == rRemove && o.Had {

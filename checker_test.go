@@ -32,6 +32,7 @@ package session_test
 //	-checker.steps=N       steps per run (default 120)
 //	-checker.ignore=3,tag  look past violations of these invariants or tags
 //	-checker.shrink=1m     time spent minimizing a failure
+//	-checker.nofaults      no faults: concurrency only
 
 import (
 	"context"
@@ -61,6 +62,7 @@ var (
 	chkStepsFlag    = flag.Int("checker.steps", 120, "steps per run of the consistency checker")
 	chkIgnoreFlag   = flag.String("checker.ignore", "", "comma-separated invariants (1-8) or tags the consistency checker looks past")
 	chkShrinkFlag   = flag.Duration("checker.shrink", time.Minute, "how long the consistency checker minimizes a failing trace")
+	chkNoFaultsFlag = flag.Bool("checker.nofaults", false, "the consistency checker injects no faults (concurrency only)")
 )
 
 // chkJournalLimit is the journal limit of the checker's fail-over store.
@@ -100,14 +102,16 @@ type chkRunner func(seed uint64, trace []step) chkOutcome
 
 func TestCheckerMemory(t *testing.T) {
 	steps, ignore := *chkStepsFlag, chkIgnore()
+	release := hangRelease(t)
 	runChecker(t, "TestCheckerMemory", func(seed uint64, trace []step) (out chkOutcome) {
 		synctest.Test(t, func(t *testing.T) {
-			sys, err := newMemorySystem()
+			sys, err := newMemorySystem(release)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer sys.close()
 			r := newRun(sys, seed, steps, ignore)
+			r.noFaults = *chkNoFaultsFlag
 			r.play(trace)
 			out = r.outcome()
 		})
@@ -125,6 +129,7 @@ func TestCheckerRedis(t *testing.T) {
 			t.Fatal(err)
 		}
 		r := newRun(sys, seed, steps, ignore)
+		r.noFaults = *chkNoFaultsFlag
 		defer func() {
 			if r.stopped {
 				srv.Cont()
@@ -352,10 +357,31 @@ func chkManager(sys *chkSystem) error {
 	return nil
 }
 
+// hangRelease returns a channel, fed in real time from outside any
+// synctest bubble until t ends, for faultstore.SetHangRelease: the
+// fail-over store holds a lock while it calls the primary during replay,
+// and a goroutine waiting for that lock stops virtual time, so a hung call
+// must be able to end without it.
+func hangRelease(t *testing.T) <-chan struct{} {
+	release, stop := make(chan struct{}), make(chan struct{})
+	go func() {
+		for {
+			select {
+			case release <- struct{}{}:
+			case <-stop:
+				return
+			}
+			time.Sleep(200 * time.Microsecond)
+		}
+	}()
+	t.Cleanup(func() { close(stop) })
+	return release
+}
+
 // newMemorySystem builds the system of TestCheckerMemory: memstore behind
 // a fault store, inside a fail-over store with an in-memory fallback. It
-// runs inside a synctest bubble.
-func newMemorySystem() (*chkSystem, error) {
+// runs inside a synctest bubble; release ends hung calls (hangRelease).
+func newMemorySystem(release <-chan struct{}) (*chkSystem, error) {
 	var stores []*memstore.Store
 	fresh := func() (faultstore.Inner, error) {
 		ms, err := memstore.New(memstore.Options{})
@@ -373,6 +399,7 @@ func newMemorySystem() (*chkSystem, error) {
 	if err != nil {
 		return nil, err
 	}
+	fs.SetHangRelease(release, 10)
 	sys := &chkSystem{name: "memory", virtual: true, fs: fs, limit: chkJournalLimit, logs: &ringLog{}, probe: 500 * time.Millisecond}
 	sys.ds, err = degrade.New(fs,
 		degrade.WithTimeout(100*time.Millisecond),

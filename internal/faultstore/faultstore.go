@@ -7,7 +7,8 @@
 //   - SetDown: every call fails, until SetDown(false) (Flap toggles it);
 //   - FailNext: the next k calls fail;
 //   - HangNext: the next k calls block until their context is done and then
-//     return the context's error, as a server that stopped answering;
+//     return the context's error, as a server that stopped answering (see
+//     SetHangRelease for tests in a synctest bubble);
 //   - FailKeys: calls that involve a session key the predicate selects fail
 //     (a partial failure: one shard or slot of a cluster is down);
 //   - DeferNext: the next k writes (Save, Delete, Renew, Touch, AddUserKey,
@@ -72,6 +73,8 @@ type Store struct {
 	keyFault  func(key string) bool
 	deferred  []*Deferred
 	injected  int
+	release   <-chan struct{}
+	releaseN  int
 }
 
 var (
@@ -159,6 +162,23 @@ func (s *Store) FailNext(k int) {
 func (s *Store) HangNext(k int) {
 	s.mu.Lock()
 	s.hangNext += max(k, 0)
+	s.mu.Unlock()
+}
+
+// SetHangRelease makes a hung call also end after it has received n values
+// from release (or found it closed), failing then with a timeout that
+// matches backends.ErrUnavailable, as a client whose own read timeout
+// expired. nil release lifts this.
+//
+// It is for tests in a testing/synctest bubble: a goroutine blocked on a
+// sync.Mutex keeps virtual time from advancing, so a hung call made while
+// holding a lock that another goroutine waits for would never see its
+// context's deadline. A channel created outside the bubble and fed in real
+// time ends such a hang (receiving from it is not durably blocking, so
+// virtual time stands still while the call hangs).
+func (s *Store) SetHangRelease(release <-chan struct{}, n int) {
+	s.mu.Lock()
+	s.release, s.releaseN = release, max(n, 1)
 	s.mu.Unlock()
 }
 
@@ -331,8 +351,7 @@ func (s *Store) run(ctx context.Context, op string, apply func(context.Context, 
 	case fail:
 		return nil, false, injected(op, errDown)
 	case hang:
-		<-ctx.Done()
-		return nil, false, &backends.OpError{Backend: backendName, Op: op, Err: fmt.Errorf("%w: hung: %w", ErrInjected, ctx.Err())}
+		return nil, false, s.hang(ctx, op)
 	case deferWrite:
 		key := ""
 		if len(keys) > 0 {
@@ -345,6 +364,23 @@ func (s *Store) run(ctx context.Context, op string, apply func(context.Context, 
 	}
 	return in, true, nil
 }
+
+// hang blocks until ctx is done, or until the release channel says so.
+func (s *Store) hang(ctx context.Context, op string) error {
+	s.mu.Lock()
+	release, n := s.release, s.releaseN
+	s.mu.Unlock()
+	for got := 0; release == nil || got < n; got++ {
+		select {
+		case <-ctx.Done():
+			return &backends.OpError{Backend: backendName, Op: op, Err: fmt.Errorf("%w: hung: %w", ErrInjected, ctx.Err())}
+		case <-release:
+		}
+	}
+	return injected(op, errHungUp)
+}
+
+var errHungUp = errors.New("no answer before the client's read timeout")
 
 // Load passes the call on unless a fault applies.
 func (s *Store) Load(ctx context.Context, key string) (backends.Record, bool, error) {

@@ -166,6 +166,29 @@ func TestHangBlocksUntilTheContextEnds(t *testing.T) {
 	})
 }
 
+// A hung call also ends when the release channel says so, as a timeout.
+func TestHangRelease(t *testing.T) {
+	fs, _ := newStore(t)
+	release := make(chan struct{})
+	fs.SetHangRelease(release, 2)
+	fs.HangNext(1)
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := fs.Load(ctx, "k")
+		done <- err
+	}()
+	release <- struct{}{}
+	select {
+	case err := <-done:
+		t.Fatalf("the hang ended after one of two releases: %v", err)
+	default:
+	}
+	release <- struct{}{}
+	if err := <-done; !isInjectedOutage(err) {
+		t.Fatalf("released hang: %v, want an injected outage", err)
+	}
+}
+
 func TestFailKeysFailsOnlyThoseKeys(t *testing.T) {
 	fs, _ := newStore(t)
 	fs.FailKeys(func(k string) bool { return k == "bad" })
