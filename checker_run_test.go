@@ -762,8 +762,13 @@ func (r *chkRun) account(q *inflight) {
 					M.kill(sIn, dead, t, q)
 				}
 				target, res.newHandle = t, true
-			} else if !fresh {
-				M.kill(sIn, maybeDead, nil, q)
+			} else {
+				// No new ID (invariant 3): the renewal may still have
+				// happened, into a session no client holds.
+				M.ghosts[chkUsers[q.spec.user]]++
+				if !fresh {
+					M.kill(sIn, maybeDead, nil, q)
+				}
 			}
 		case rLogout:
 			if sIn != nil {
