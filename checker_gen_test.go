@@ -21,9 +21,14 @@ type weighted[T any] struct {
 }
 
 func pick[T any](r *chkRun, menu []weighted[T]) T {
+	menu = slices.DeleteFunc(slices.Clone(menu), func(m weighted[T]) bool { return r.avoid[fmt.Sprint(m.v)] })
 	total := 0
 	for _, m := range menu {
 		total += m.w
+	}
+	if total == 0 {
+		var zero T
+		return zero
 	}
 	x := r.rng.IntN(total)
 	for _, m := range menu {
@@ -53,13 +58,13 @@ func (r *chkRun) gen() step {
 	g := r.rng
 	x := g.IntN(1000)
 	switch {
-	case x < 60 && len(r.held) < 3:
+	case x < 60 && len(r.held) < 3 && !r.avoid["slow"]:
 		r.gate++
 		return step{kind: sSlow, req: r.genReq(g.IntN(chkClients), slowMenu), gate: r.gate}
 	case x < 150 && len(r.held) > 0:
 		gates := slices.Sorted(maps.Keys(r.held))
 		return step{kind: sRelease, gate: gates[g.IntN(len(gates))]}
-	case x < 200:
+	case x < 200 && !r.avoid["batch"]:
 		n := 2 + g.IntN(2)
 		c := g.IntN(chkClients)
 		same := g.IntN(2) == 0
@@ -83,7 +88,7 @@ func (r *chkRun) gen() step {
 		return step{kind: sRecover, mode: g.IntN(3)}
 	case x < 415 && r.sys.virtual:
 		return step{kind: sLongSleep, d: 2 * chkRememberLife}
-	case x < 440:
+	case x < 440 && !r.avoid["old"]:
 		c := g.IntN(chkClients)
 		spec := r.genReq(c, oldMenu)
 		spec.old = g.IntN(1 << 16)

@@ -42,6 +42,8 @@ const (
 	rRevokeUser
 )
 
+func (k reqKind) String() string { return reqNames[k] }
+
 var reqNames = [...]string{"read", "add", "remove", "clear", "commit-add", "login", "remember", "logout", "revoke-others", "revoke-user"}
 
 // reqSpec is one request of a client.
@@ -205,6 +207,8 @@ const (
 	fKill // Redis: SIGKILL (down until fRestart or recovery)
 )
 
+func (f faultKind) String() string { return faultNames[f] }
+
 var faultNames = [...]string{"fail-next", "hang-next", "down", "up", "flap", "fail-keys-of", "fail-keys-off", "restart-empty", "defer-next", "apply-deferred", "drop-deferred", "SIGSTOP", "SIGCONT", "SIGKILL"}
 
 // Recovery modes: what happens to the deferred writes.
@@ -344,6 +348,13 @@ type chkResult struct {
 
 func (r *chkResult) acked() bool { return r.code/100 == 2 }
 
+// serves reports whether the response gives the client a session: a cookie,
+// items or a user (a session dropped by its own save still reports its
+// handle, with nothing in it).
+func (r *chkResult) serves() bool {
+	return r.setTok != "" || len(r.obs.Items) > 0 || r.obs.U != ""
+}
+
 func (r *chkResult) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d", r.code)
@@ -394,7 +405,8 @@ type chkRun struct {
 	stopped  bool // Redis: SIGSTOP
 	killed   bool // Redis: SIGKILL
 	log      []string
-	noFaults bool // generate no faults
+	noFaults bool            // generate no faults
+	avoid    map[string]bool // request kinds, faults and step kinds not to generate
 }
 
 func newRun(sys *chkSystem, seed uint64, steps int, ignore map[string]bool) *chkRun {
@@ -731,7 +743,7 @@ func (r *chkRun) account(q *inflight) {
 		target = M.sess[hOut]
 	}
 	isNew := hOut != "" && target == nil
-	if res.acked() && sIn != nil && q.start.st == dead && sIn.st == dead && hOut == q.h && kind != rLogin && kind != rLogout {
+	if res.acked() && sIn != nil && q.start.st == dead && sIn.st == dead && hOut == q.h && kind != rLogin && kind != rLogout && res.serves() {
 		// A dead ID answered as a session again: invariant 2 reports it.
 		// Should the report be looked past, the model follows the store.
 		sIn.st, sIn.persist = live, -1
@@ -907,7 +919,7 @@ func (r *chkRun) check(q *inflight) {
 	}
 	if q.h != "" && q.start.st == dead {
 		switch {
-		case hOut == q.h:
+		case hOut == q.h && res.serves():
 			r.violate(2, "dead-id-served", "%s: the ID was dead, yet the response is its session again (items %v, user %q, degraded %v, set-cookie %v)",
 				who, o.Items, o.U, res.degraded, res.setTok != "")
 		case o.U != "" && !(kind == rLogin && o.U == chkUsers[q.spec.user]):

@@ -33,6 +33,8 @@ package session_test
 //	-checker.ignore=3,tag  look past violations of these invariants or tags
 //	-checker.shrink=1m     time spent minimizing a failure
 //	-checker.nofaults      no faults: concurrency only
+//	-checker.avoid=a,b     do not generate these request kinds, faults or
+//	                       step kinds (slow, batch, old), to look past a bug
 
 import (
 	"context"
@@ -63,6 +65,7 @@ var (
 	chkIgnoreFlag   = flag.String("checker.ignore", "", "comma-separated invariants (1-8) or tags the consistency checker looks past")
 	chkShrinkFlag   = flag.Duration("checker.shrink", time.Minute, "how long the consistency checker minimizes a failing trace")
 	chkNoFaultsFlag = flag.Bool("checker.nofaults", false, "the consistency checker injects no faults (concurrency only)")
+	chkAvoidFlag    = flag.String("checker.avoid", "", "comma-separated request kinds (add, commit-add, login, ...), faults (defer-next, hang-next, ...) or step kinds (slow, batch, old) the consistency checker does not generate")
 )
 
 // chkJournalLimit is the journal limit of the checker's fail-over store.
@@ -78,14 +81,16 @@ func chkBudget() time.Duration {
 	return 20 * time.Second
 }
 
-func chkIgnore() map[string]bool {
-	ig := map[string]bool{}
-	for _, s := range strings.Split(*chkIgnoreFlag, ",") {
+func chkIgnore() map[string]bool { return flagSet(*chkIgnoreFlag) }
+
+func flagSet(list string) map[string]bool {
+	set := map[string]bool{}
+	for _, s := range strings.Split(list, ",") {
 		if s = strings.TrimSpace(s); s != "" {
-			ig[s] = true
+			set[s] = true
 		}
 	}
-	return ig
+	return set
 }
 
 // chkOutcome is what one run leaves.
@@ -111,7 +116,7 @@ func TestCheckerMemory(t *testing.T) {
 			}
 			defer sys.close()
 			r := newRun(sys, seed, steps, ignore)
-			r.noFaults = *chkNoFaultsFlag
+			r.noFaults, r.avoid = *chkNoFaultsFlag, flagSet(*chkAvoidFlag)
 			r.play(trace)
 			out = r.outcome()
 		})
@@ -129,7 +134,7 @@ func TestCheckerRedis(t *testing.T) {
 			t.Fatal(err)
 		}
 		r := newRun(sys, seed, steps, ignore)
-		r.noFaults = *chkNoFaultsFlag
+		r.noFaults, r.avoid = *chkNoFaultsFlag, flagSet(*chkAvoidFlag)
 		defer func() {
 			if r.stopped {
 				srv.Cont()
