@@ -28,10 +28,10 @@ package session_test
 // trace. Flags:
 //
 //	-checker.seed=N        replay seed N (and minimize its failure)
-//	-checker.duration=1h   search longer
+//	-checker.duration=1h   search longer (default 20s in memory, 15s with Redis)
 //	-checker.steps=N       steps per run (default 120)
 //	-checker.ignore=3,tag  look past violations of these invariants or tags
-//	-checker.shrink=1m     time spent minimizing a failure
+//	-checker.shrink=1m     time spent minimizing a failure (default 20s)
 //	-checker.nofaults      no faults: concurrency only
 //	-checker.avoid=a,b     do not generate these request kinds, faults or
 //	                       step kinds (slow, batch, old), to look past a bug
@@ -60,10 +60,10 @@ import (
 
 var (
 	chkSeedFlag     = flag.String("checker.seed", "", "replay this seed of the consistency checker (TestChecker*)")
-	chkDurationFlag = flag.Duration("checker.duration", 0, "how long each TestChecker* searches (default 20s, 4s with -short)")
+	chkDurationFlag = flag.Duration("checker.duration", 0, "how long each TestChecker* searches (default 20s in memory, 15s with Redis; a fifth with -short)")
 	chkStepsFlag    = flag.Int("checker.steps", 120, "steps per run of the consistency checker")
 	chkIgnoreFlag   = flag.String("checker.ignore", "", "comma-separated invariants (1-8) or tags the consistency checker looks past")
-	chkShrinkFlag   = flag.Duration("checker.shrink", time.Minute, "how long the consistency checker minimizes a failing trace")
+	chkShrinkFlag   = flag.Duration("checker.shrink", 20*time.Second, "how long the consistency checker minimizes a failing trace")
 	chkNoFaultsFlag = flag.Bool("checker.nofaults", false, "the consistency checker injects no faults (concurrency only)")
 	chkAvoidFlag    = flag.String("checker.avoid", "", "comma-separated request kinds (add, commit-add, login, ...), faults (defer-next, hang-next, ...) or step kinds (slow, batch, old) the consistency checker does not generate")
 )
@@ -71,14 +71,16 @@ var (
 // chkJournalLimit is the journal limit of the checker's fail-over store.
 const chkJournalLimit = 500
 
-func chkBudget() time.Duration {
+// chkBudget is how long a TestChecker* searches: -checker.duration, or
+// def (a fifth of it with -short).
+func chkBudget(def time.Duration) time.Duration {
 	if *chkDurationFlag > 0 {
 		return *chkDurationFlag
 	}
 	if testing.Short() {
-		return 4 * time.Second
+		return def / 5
 	}
-	return 20 * time.Second
+	return def
 }
 
 func chkIgnore() map[string]bool { return flagSet(*chkIgnoreFlag) }
@@ -108,7 +110,7 @@ type chkRunner func(seed uint64, trace []step) chkOutcome
 func TestCheckerMemory(t *testing.T) {
 	steps, ignore := *chkStepsFlag, chkIgnore()
 	release := hangRelease(t)
-	runChecker(t, "TestCheckerMemory", func(seed uint64, trace []step) (out chkOutcome) {
+	runChecker(t, "TestCheckerMemory", chkBudget(20*time.Second), func(seed uint64, trace []step) (out chkOutcome) {
 		synctest.Test(t, func(t *testing.T) {
 			sys, err := newMemorySystem(release)
 			if err != nil {
@@ -128,7 +130,7 @@ func TestCheckerRedis(t *testing.T) {
 	redistest.Require(t)
 	srv := redistest.StartServer(t)
 	steps, ignore := *chkStepsFlag, chkIgnore()
-	runChecker(t, "TestCheckerRedis", func(seed uint64, trace []step) chkOutcome {
+	runChecker(t, "TestCheckerRedis", chkBudget(15*time.Second), func(seed uint64, trace []step) chkOutcome {
 		sys, err := newRedisSystem(t, srv)
 		if err != nil {
 			t.Fatal(err)
@@ -155,7 +157,7 @@ func (r *chkRun) outcome() chkOutcome {
 
 // runChecker searches seeds for the budget (or replays -checker.seed) and
 // reports the first violation, minimized.
-func runChecker(t *testing.T, name string, run chkRunner) {
+func runChecker(t *testing.T, name string, budget time.Duration, run chkRunner) {
 	if *chkSeedFlag != "" {
 		seed, err := strconv.ParseUint(*chkSeedFlag, 10, 64)
 		if err != nil || seed == 0 {
@@ -168,7 +170,6 @@ func runChecker(t *testing.T, name string, run chkRunner) {
 		t.Logf("seed %d: %d steps, no violation%s", seed, len(out.trace), ignoredNote(out.ignored))
 		return
 	}
-	budget := chkBudget()
 	base := rand.Uint64()%1_000_000_000 + 1
 	t.Logf("searching seeds %d, %d, ... for %v (replay one with -run '^%s$' -checker.seed=N)", base, base+1, budget, name)
 	deadline := time.Now().Add(budget)
