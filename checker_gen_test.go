@@ -8,7 +8,6 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"os"
 	"slices"
 	"time"
 
@@ -340,13 +339,6 @@ func (r *chkRun) sweep() {
 func (r *chkRun) checkUsers() {
 	M := r.model
 	for _, u := range chkUsers {
-		if os.Getenv("CHKDEBUG") != "" {
-			pk, _ := r.sys.fs.Inner().UserKeys(context.Background(), u)
-			for i := range pk {
-				pk[i] = r.model.nameOf(pk[i])
-			}
-			r.note(fmt.Sprintf("      debug: primary index of %s: %v", u, pk))
-		}
 		infos, err := r.sys.m.UserSessions(context.Background(), u)
 		if err != nil {
 			r.violate(4, "user-sessions-failed", "UserSessions(%q) after recovery: %v", u, err)

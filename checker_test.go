@@ -221,7 +221,12 @@ func chkReport(t *testing.T, name string, seed uint64, out chkOutcome, run chkRu
 	}
 	fmt.Fprintf(&b, "  %3d  (end) heal faults; recover, then apply deferred; check every session and user\n", len(best))
 	b.WriteString("what the minimal run saw:\n")
-	for _, n := range bestOut.notes {
+	notes := bestOut.notes
+	if len(notes) > 120 {
+		fmt.Fprintf(&b, "  (%d earlier lines left out)\n", len(notes)-120)
+		notes = notes[len(notes)-120:]
+	}
+	for _, n := range notes {
 		fmt.Fprintf(&b, "  %s\n", n)
 	}
 	if bestOut.logs != "" {
