@@ -745,8 +745,9 @@ func (r *chkRun) account(q *inflight) {
 	isNew := hOut != "" && target == nil
 	if res.acked() && sIn != nil && q.start.st == dead && sIn.st == dead && hOut == q.h && kind != rLogin && kind != rLogout && res.serves() {
 		// A dead ID answered as a session again: invariant 2 reports it.
-		// Should the report be looked past, the model follows the store.
-		sIn.st, sIn.persist = live, -1
+		// Should the report be looked past, the model follows the store,
+		// as far as it can: writes still pending may kill it again.
+		sIn.st, sIn.persist = maybeDead, -1
 		clear(sIn.present)
 		clear(sIn.maybe)
 		for _, n := range res.obs.Items {
