@@ -43,8 +43,6 @@ type msess struct {
 	born     int    // model.seq when the model learnt of it
 }
 
-func (s *msess) possible(n int) bool { return s.present[n] || s.maybe[n] }
-
 func (s *msess) user() (string, bool) {
 	if len(s.users) != 1 {
 		return "", false

@@ -265,7 +265,6 @@ func (s step) String() string {
 // chkSystem is what a run drives: the manager over a fail-over store whose
 // primary is behind a fault store, and the controls of the primary.
 type chkSystem struct {
-	name    string
 	virtual bool // time is synctest's
 	fs      *faultstore.Store
 	ds      *degrade.Store

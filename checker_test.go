@@ -411,7 +411,7 @@ func newMemorySystem(release <-chan struct{}) (*chkSystem, error) {
 		return nil, err
 	}
 	fs.SetHangRelease(release, 10)
-	sys := &chkSystem{name: "memory", virtual: true, fs: fs, limit: chkJournalLimit, logs: &ringLog{}, probe: 500 * time.Millisecond}
+	sys := &chkSystem{virtual: true, fs: fs, limit: chkJournalLimit, logs: &ringLog{}, probe: 500 * time.Millisecond}
 	sys.ds, err = degrade.New(fs,
 		degrade.WithTimeout(100*time.Millisecond),
 		degrade.WithFailureThreshold(2),
@@ -457,7 +457,7 @@ func newRedisSystem(t *testing.T, srv *redistest.Server) (*chkSystem, error) {
 		rs.Close()
 		return nil, err
 	}
-	sys := &chkSystem{name: "redis", fs: fs, limit: chkJournalLimit, logs: &ringLog{}, probe: 50 * time.Millisecond}
+	sys := &chkSystem{fs: fs, limit: chkJournalLimit, logs: &ringLog{}, probe: 50 * time.Millisecond}
 	sys.ds, err = degrade.New(fs,
 		degrade.WithTimeout(100*time.Millisecond),
 		degrade.WithFailureThreshold(2),
