@@ -543,8 +543,11 @@ func (r *chkRun) checkJournal() {
 // (degrade.WithJournalLimit). A bound in bytes belongs here too once
 // degrade.Status reports one.
 func checkJournalBound(st degrade.Status, limit int) error {
-	if st.ChangeSets > limit {
-		return fmt.Errorf("the journal holds %d change sets, over its limit of %d", st.ChangeSets, limit)
+	if st.Entries > limit {
+		return fmt.Errorf("the journal holds %d entries, over its limit of %d", st.Entries, limit)
+	}
+	if st.Bytes > degrade.DefaultJournalBytes {
+		return fmt.Errorf("the journal holds %d bytes, over its bound of %d", st.Bytes, degrade.DefaultJournalBytes)
 	}
 	return nil
 }
