@@ -1,11 +1,13 @@
 package degrade_test
 
 import (
+	"fmt"
 	"log"
 	"net/http"
 	"time"
 
 	"github.com/sessionkit/session"
+	"github.com/sessionkit/session/backends/memstore"
 	"github.com/sessionkit/session/backends/redisstore"
 	"github.com/sessionkit/session/degrade"
 )
@@ -51,3 +53,31 @@ func ExampleNew() {
 	srv := &http.Server{Addr: ":8080", Handler: m.Middleware(mux)}
 	log.Fatal(srv.ListenAndServe())
 }
+
+// The journal of writes made during an outage is bounded in entries and in
+// bytes; beyond the bounds writes are refused with ErrJournalFull (the
+// request fails, nothing is lost silently). Copies of the records the
+// process has seen serve sessions with their data during an outage.
+func ExampleWithJournalBytes() {
+	primary, err := memstoreForExample()
+	if err != nil {
+		log.Fatal(err)
+	}
+	store, err := degrade.New(primary,
+		degrade.WithJournalLimit(10_000), // sessions, renewed-away keys and tombstones
+		degrade.WithJournalBytes(16<<20), // 16 MiB of change sets, moves and tombstones
+		degrade.WithCopies(8<<20),        // 8 MiB of last known copies
+		degrade.WithReplayRate(500),      // sessions per second after recovery
+		degrade.WithProbeInterval(time.Second),
+	)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	st := store.Status()
+	fmt.Println(st.State, st.Entries, st.Bytes, st.Refused)
+	// Output: closed 0 0 0
+}
+
+// memstoreForExample stands in for a Redis primary.
+func memstoreForExample() (*memstore.Store, error) { return memstore.New(memstore.Options{}) }
