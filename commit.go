@@ -58,9 +58,11 @@ func (s *Session) commit() error {
 	s.ensureID()
 	err := s.write(ctx)
 	if errors.Is(err, errNothingToSave) {
+		// The session ended under this request (logged out elsewhere, or
+		// expired) and the request changed nothing to carry over.
 		s.destroyed = true
 		s.changes.Reset()
-		s.renewed = false
+		s.renewed, s.base, s.oldKey = false, baseNone, ""
 		s.writeHeaders(false)
 		if s.hadToken && !s.sent {
 			s.expireToken()
