@@ -86,6 +86,10 @@ func (r *chkRun) gen() step {
 	case x < 412:
 		return step{kind: sRecover, mode: g.IntN(3)}
 	case x < 415 && r.sys.virtual:
+		if st := r.sys.ds.Status(); r.avoid["outage-expiry"] && (st.State != degrade.StateClosed || st.Pending > 0 || r.sys.fs.Pending() > 0) {
+			// Sessions expire only while the primary serves.
+			return step{kind: sRecover, mode: applyBefore}
+		}
 		return step{kind: sLongSleep, d: 2 * chkRememberLife}
 	case x < 440 && !r.avoid["old"]:
 		c := g.IntN(chkClients)

@@ -322,12 +322,16 @@ type inflight struct {
 	// meanwhile comes before its save; killedBefore: its session was
 	// killed then.
 	held, killedBefore bool
-	seq                int // model.seq at its start
-	g                  *chkGate
-	done               chan struct{}  // closed when resp is set
-	notify             chan *inflight // also told, when not nil
-	resp               *http.Response
-	res                *chkResult
+	// overlap: another request of the same session ran at the same time;
+	// during an outage either may move the session away first, and the
+	// other then starts a new session from its own changes.
+	overlap bool
+	seq     int // model.seq at its start
+	g       *chkGate
+	done    chan struct{}  // closed when resp is set
+	notify  chan *inflight // also told, when not nil
+	resp    *http.Response
+	res     *chkResult
 }
 
 // chkResult is a response as the model reads it.
@@ -458,6 +462,9 @@ func (r *chkRun) play(trace []step) {
 				break
 			}
 			if r.sys.virtual && time.Since(r.epoch) > maxEpoch {
+				if r.avoid["outage-expiry"] {
+					r.exec(step{kind: sRecover, mode: applyBefore})
+				}
 				r.exec(step{kind: sLongSleep, d: 2 * chkRememberLife})
 				if r.fail != nil {
 					break
@@ -539,9 +546,9 @@ func (r *chkRun) checkJournal() {
 	}
 }
 
-// checkJournalBound is the journal's bound: today a number of change sets
-// (degrade.WithJournalLimit). A bound in bytes belongs here too once
-// degrade.Status reports one.
+// checkJournalBound is the journal's bound: its entries
+// (degrade.WithJournalLimit, limit) and its bytes (the default
+// degrade.WithJournalBytes).
 func checkJournalBound(st degrade.Status, limit int) error {
 	if st.Entries > limit {
 		return fmt.Errorf("the journal holds %d entries, over its limit of %d", st.Entries, limit)
@@ -596,6 +603,10 @@ func (r *chkRun) startWith(spec reqSpec, tok, h string, gate int, notify chan *i
 	q := &inflight{spec: spec, slow: gate != 0, gate: gate, tok: tok, h: h, start: r.model.snap(h),
 		done: make(chan struct{}), notify: notify, seq: r.model.seq}
 	if s := r.model.sess[h]; s != nil {
+		for p := range s.inflight {
+			p.overlap = true
+			q.overlap = true
+		}
 		s.inflight[q] = true
 	}
 	if q.slow {
@@ -765,9 +776,14 @@ func (r *chkRun) account(q *inflight) {
 			if res.setTok != "" && isNew {
 				t := M.add(hOut, res.setTok)
 				t.persist = 0
-				if !fresh {
+				if !fresh && !q.endedBefore(sIn) {
 					inheritInto(t, sIn, sIn.st == live && !q.covered)
 					t.persist = sIn.persist
+					if q.covered && t.persist != 0 {
+						// The session may have ended first: the login
+						// then starts a new session of its own lifetime.
+						t.persist = -1
+					}
 				}
 				t.users = map[string]bool{chkUsers[q.spec.user]: true}
 				if q.maybeRevoked {
@@ -802,13 +818,24 @@ func (r *chkRun) account(q *inflight) {
 			case isNew && res.setTok != "":
 				t := M.add(hOut, res.setTok)
 				t.persist = 0
-				if !fresh && res.degraded && !q.covered {
+				if !fresh && res.degraded && !q.endedBefore(sIn) {
 					// Served by the fallback under a fresh ID: the
 					// session moved, and the move lands on the
-					// primary's record on recovery.
-					inheritInto(t, sIn, sIn.st == live)
+					// primary's record of the old ID if that is
+					// alive, else starts a new anonymous session
+					// from the request's changes. The old ID is dead
+					// either way.
+					inheritInto(t, sIn, sIn.st == live && !q.covered && !q.overlap)
 					t.users, t.persist = maps.Clone(sIn.users), sIn.persist
-					M.kill(sIn, maybeDead, t, q)
+					if q.covered || q.overlap {
+						// A concurrent request may have ended the
+						// old record first.
+						t.users[""] = true
+						if t.persist != 0 {
+							t.persist = -1
+						}
+					}
+					M.kill(sIn, dead, t, q)
 				}
 				q.spec.apply(t, res.obs)
 				target, res.newHandle = t, true
@@ -860,6 +887,14 @@ func (r *chkRun) account(q *inflight) {
 			c.tok, c.h = "", ""
 		}
 	}
+}
+
+// endedBefore reports whether s, the session q loaded, surely ended
+// (logged out, renewed away, revoked) while q waited at its gate, before
+// its save: the save then starts a new anonymous session from q's changes
+// alone, carrying nothing of s.
+func (q *inflight) endedBefore(s *msess) bool {
+	return s != nil && q.killedBefore && s.st == dead
 }
 
 func reqLabel(q *inflight) string {

@@ -34,7 +34,8 @@ package session_test
 //	-checker.shrink=1m     time spent minimizing a failure (default 20s)
 //	-checker.nofaults      no faults: concurrency only
 //	-checker.avoid=a,b     do not generate these request kinds, faults or
-//	                       step kinds (slow, batch, old), to look past a bug
+//	                       step kinds (slow, batch, old), to look past a bug;
+//	                       outage-expiry: recover before every long sleep
 
 import (
 	"context"
@@ -65,7 +66,7 @@ var (
 	chkIgnoreFlag   = flag.String("checker.ignore", "", "comma-separated invariants (1-8) or tags the consistency checker looks past")
 	chkShrinkFlag   = flag.Duration("checker.shrink", 20*time.Second, "how long the consistency checker minimizes a failing trace")
 	chkNoFaultsFlag = flag.Bool("checker.nofaults", false, "the consistency checker injects no faults (concurrency only)")
-	chkAvoidFlag    = flag.String("checker.avoid", "", "comma-separated request kinds (add, commit-add, login, ...), faults (defer-next, hang-next, ...) or step kinds (slow, batch, old) the consistency checker does not generate")
+	chkAvoidFlag    = flag.String("checker.avoid", "", "comma-separated request kinds (add, commit-add, login, ...), faults (defer-next, hang-next, ...) step kinds (slow, batch, old) the consistency checker does not generate, or outage-expiry: recover before every long sleep")
 )
 
 // chkJournalLimit is the journal limit of the checker's fail-over store.

@@ -63,6 +63,8 @@ func (s *Session) commit() error {
 		s.destroyed = true
 		s.changes.Reset()
 		s.renewed, s.base, s.oldKey = false, baseNone, ""
+		clear(s.data.Values)
+		s.data.UserID = ""
 		s.writeHeaders(false)
 		if s.hadToken && !s.sent {
 			s.expireToken()

@@ -303,7 +303,10 @@ func (s *Session) SetUser(userID string) error {
 	if err := s.writable(); err != nil {
 		return err
 	}
-	if s.data.UserID != userID || s.base == baseUnknown {
+	// A binding made after Renew is recorded even when it is the same
+	// user: it is the login's, and survives a concurrent logout as a new
+	// session of that user.
+	if s.data.UserID != userID || s.base == baseUnknown || s.renewed {
 		s.data.UserID = userID
 		s.changes.SetUser(userID)
 	}

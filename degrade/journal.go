@@ -51,8 +51,11 @@ type entry struct {
 	// olds are those keys with the user whose index holds them: deleted on
 	// the primary once the session stands under key.
 	olds []oldKey
-	// touch is the latest expiry a Touch asked for.
-	touch time.Time
+	// touch is the latest expiry a Touch asked for, expiry the latest
+	// expiry a journaled save gave the record: after both, the session
+	// ended during the outage and its changes are not replayed.
+	touch  time.Time
+	expiry time.Time
 	// users holds the last user index change of this key, per user ID.
 	users map[string]userChange
 	// lin is the lineage whose newest key this entry's key is.
@@ -300,9 +303,25 @@ func (e *entry) growth(w *changeset.Write, blob []byte) int {
 	return merged.Size() - e.cs.Size()
 }
 
+// ended reports whether the session the entry journals ended at now, by
+// its expiry, during the outage. Callers hold e.mu.
+func (e *entry) ended(now time.Time) bool {
+	if e.expiry.IsZero() {
+		return false
+	}
+	last := e.expiry
+	if e.touch.After(last) {
+		last = e.touch
+	}
+	return !now.Before(last)
+}
+
 // addChanges journals a save. Callers hold e.mu.
 func (e *entry) addChanges(w *changeset.Write, blob []byte, expiry time.Time) {
 	e.gone = false
+	if expiry.After(e.expiry) {
+		e.expiry = expiry
+	}
 	if w == nil || w.Set == nil {
 		e.blob, e.blobExp = append([]byte(nil), blob...), expiry
 		return
@@ -345,7 +364,14 @@ const maxSessionLifetime = 400 * 24 * time.Hour
 // delete, and oldE leaves the journal, its key gone. O(1) amortized: the
 // slices of oldE are handed over, not copied. Callers hold oldE.mu and
 // newE.mu.
-func (s *Store) addMove(oldE, newE *entry, userID string, w *changeset.Write) {
+func (s *Store) addMove(oldE, newE *entry, userID string, w *changeset.Write, expiry time.Time) {
+	if oldE.ended(time.Now()) {
+		// The old session ended during the outage: nothing of it moves.
+		oldE.cs, oldE.blob = nil, nil
+	}
+	if expiry.After(newE.expiry) {
+		newE.expiry = expiry
+	}
 	if oldE.cs != nil {
 		merged := oldE.cs
 		if w != nil && w.Set != nil {

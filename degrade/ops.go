@@ -417,7 +417,7 @@ func (s *Store) RenewChanges(ctx context.Context, oldKey string, oldVersion uint
 		// Without a change set the new record is written as it is.
 		newE.blob, newE.blobExp = append([]byte(nil), blob...), expiry
 	}
-	s.addMove(oldE, newE, userID, &w)
+	s.addMove(oldE, newE, userID, &w, expiry)
 	if userID != "" {
 		newE.setUser(userID, userChange{add: true, deadline: deadline})
 	}

@@ -2,6 +2,8 @@ package degrade
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"time"
 
 	"github.com/sessionkit/session/backends"
@@ -20,13 +22,16 @@ func failed(ctx context.Context, err error) bool {
 // renewed from. Callers hold e.mu.
 func (s *Store) applyTombstones(ctx context.Context, e *entry) error {
 	if e.tomb {
+		// The keys it was renewed from first: a renewal that timed out and
+		// runs late then finds its old key gone, and cannot recreate the
+		// key deleted next.
+		if err := s.deleteOlds(ctx, e); err != nil {
+			return err
+		}
 		if err := s.delete(ctx, e.key); err != nil {
 			return err
 		}
 		e.tomb = false
-		if err := s.deleteOlds(ctx, e); err != nil {
-			return err
-		}
 	}
 	ui, hasIndex := s.primary.(backends.UserIndex)
 	for u, c := range e.users {
@@ -96,8 +101,12 @@ func (s *Store) replay(ctx context.Context, e *entry) error {
 	if err := s.applyTombstones(ctx, e); err != nil {
 		return err
 	}
-	p := primaryView{s}
+	p := stagedView{primaryView{s}, e}
 	n := 0
+	if e.ended(time.Now()) {
+		// The session expired during the outage: its changes end with it.
+		e.cs, e.blob = nil, nil
+	}
 	switch {
 	case e.cs != nil:
 		bases := make([]string, len(e.bases))
@@ -260,4 +269,50 @@ func (s *Store) Drain(ctx context.Context) error {
 		return opError("drain", backends.ErrClosed)
 	}
 	return s.drain(ctx, false)
+}
+
+// stagedView is the primary as a replay sees it, for the entry e: a
+// record that the replay creates (a save expecting no record) is first
+// written under a staging key and then renewed into place, so that a
+// creation that timed out and runs on the server later cannot bring the
+// key back after it was deleted (a logout, a renewal): a late renewal
+// finds its staging key gone, and the staging key is deleted before the
+// entry leaves the journal (it is kept with the keys to delete). Without
+// a backends.Renewer primary, records are created directly.
+type stagedView struct {
+	primaryView
+	e *entry
+}
+
+func (v stagedView) Save(ctx context.Context, key string, blob []byte, expiry time.Time, expected uint64) (uint64, error) {
+	rn, ok := v.s.primary.(backends.Renewer)
+	if expected != 0 || key != v.e.key || !ok {
+		return v.primaryView.Save(ctx, key, blob, expiry, expected)
+	}
+	stage, err := stagingKey()
+	if err != nil {
+		return 0, err
+	}
+	// Deleted with the entry's old keys, whatever happens below.
+	v.e.olds = append(v.e.olds, oldKey{key: stage})
+	v.e.chain += chainBytes(stage, "")
+	if _, err := v.primaryView.Save(ctx, stage, blob, expiry, 0); err != nil {
+		return 0, err
+	}
+	err = v.s.do(ctx, func(c context.Context) error {
+		return rn.Renew(c, stage, 1, key, blob, expiry, "", time.Time{})
+	})
+	if err != nil {
+		return 0, err
+	}
+	return 1, nil
+}
+
+// stagingKey returns a random key that no session uses.
+func stagingKey() (string, error) {
+	var b [24]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return "stage-" + base64.RawURLEncoding.EncodeToString(b[:]), nil
 }
