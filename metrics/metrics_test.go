@@ -271,21 +271,21 @@ func scriptedTraffic(t *testing.T, ev *testEnv) ([]*http.Client, []want) {
 	if err != nil || n != 1 {
 		t.Fatalf("RevokeUser = %d, %v; want 1, nil", n, err)
 	}
-	// RevokeUser: delete (user_revoked)
+	// RevokeUser: load (the record's binding is checked), delete (user_revoked)
 
 	ev.store.mode.Store(modeDown)
 	browser().POST("/set/a/1").Expect().Status(500) // save: unavailable
 	ev.store.mode.Store(modeOK)
 
 	return clients, []want{
-		{"session_store_operations_total", op("load", "ok"), 6},
+		{"session_store_operations_total", op("load", "ok"), 7},
 		{"session_store_operations_total", op("save", "ok"), 5},
 		{"session_store_operations_total", op("save", "unavailable"), 1},
 		{"session_store_operations_total", op("save", "error"), 0},
 		{"session_store_operations_total", op("renew", "ok"), 1},
 		{"session_store_operations_total", op("delete", "ok"), 2},
 		{"session_store_operations_total", op("touch", "ok"), 0},
-		{"session_store_operation_duration_seconds", map[string]string{"backend": "memory", "operation": "load"}, 6},
+		{"session_store_operation_duration_seconds", map[string]string{"backend": "memory", "operation": "load"}, 7},
 		{"session_store_operation_duration_seconds", map[string]string{"backend": "memory", "operation": "save"}, 6},
 		{"session_events_total", event("created"), 4},
 		{"session_events_total", event("renewed"), 1},
