@@ -196,7 +196,7 @@ func (r *chkRun) fault(st step) {
 			return
 		}
 		r.killed, r.stopped = false, false
-		r.model.restart()
+		r.model.restart(r.journalOnly)
 	case fDefer:
 		fs.DeferNext(st.k)
 	case fApply:
@@ -219,10 +219,14 @@ func (r *chkRun) fault(st step) {
 		if !r.killed {
 			sys.kill()
 			r.killed, r.stopped = true, false
-			r.model.restart()
+			r.model.restart(r.journalOnly)
 		}
 	}
 }
+
+// journalOnly reports whether the session of handle h exists only in the
+// fail-over journal: its key was never written to the primary.
+func (r *chkRun) journalOnly(h string) bool { return !r.sys.fs.Written(h) }
 
 func (r *chkRun) applyDeferred() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -269,6 +273,7 @@ func (r *chkRun) recover(mode int) {
 		r.applyDeferred()
 		r.sys.settle()
 	}
+	r.model.recovered()
 	r.sweep()
 	if r.fail == nil {
 		r.checkUsers()
@@ -350,11 +355,13 @@ func (r *chkRun) checkUsers() {
 		}
 		listed := map[string]bool{}
 		unknown := 0
+		var unknownH []string
 		for _, in := range infos {
 			listed[in.Handle] = true
 			s := M.sess[in.Handle]
 			if s == nil {
 				unknown++
+				unknownH = append(unknownH, fmt.Sprintf("%s (persistent %v)", shortH(in.Handle), in.Persistent))
 				continue
 			}
 			cu, ok := s.user()
@@ -378,8 +385,8 @@ func (r *chkRun) checkUsers() {
 			}
 		}
 		if unknown > M.ghosts[u] {
-			r.violate(4, "unknown-sessions", "UserSessions(%q) lists %d sessions the model does not know, and only %d logins of the user went unacknowledged",
-				u, unknown, M.ghosts[u])
+			r.violate(4, "unknown-sessions", "UserSessions(%q) lists %d sessions the model does not know (%v), and only %d logins of the user went unacknowledged",
+				u, unknown, unknownH, M.ghosts[u])
 		}
 		M.ghosts[u] = unknown
 	}

@@ -41,6 +41,16 @@ type msess struct {
 	inflight map[*inflight]bool
 	name     string // short name for traces: S1, S2, ...
 	born     int    // model.seq when the model learnt of it
+	// What the session took, by a renewal or a move, from a record on
+	// the primary: a rebuild from its journaled changes alone (the
+	// primary restarted empty while its key existed only in the
+	// fail-over journal) does not have it. inh are such items, inhUser
+	// and inhPersist say its user binding and its lifetime came so.
+	inh                 intSet
+	inhUser, inhPersist bool
+	// rebuilt: the primary restarted empty while the session existed only
+	// in the journal; once recovered it holds its journaled changes only.
+	rebuilt bool
 }
 
 func (s *msess) user() (string, bool) {
@@ -76,16 +86,20 @@ type model struct {
 	ghosts map[string]int
 	// removed are the items an acknowledged remove took out: for messages.
 	removed intSet
+	// onPrimary are the items whose add a response not served by the
+	// fallback acknowledged: saved to the primary's record, never part
+	// of a journaled change set.
+	onPrimary intSet
 	// seq orders the requests' starts and the sessions' births.
 	seq int
 }
 
 func newModel() *model {
-	return &model{sess: map[string]*msess{}, ghosts: map[string]int{}, removed: intSet{}}
+	return &model{sess: map[string]*msess{}, ghosts: map[string]int{}, removed: intSet{}, onPrimary: intSet{}}
 }
 
 func (m *model) add(h, tok string) *msess {
-	s := &msess{h: h, tok: tok, present: intSet{}, maybe: intSet{}, users: map[string]bool{"": true},
+	s := &msess{h: h, tok: tok, present: intSet{}, maybe: intSet{}, users: map[string]bool{"": true}, inh: intSet{},
 		inflight: map[*inflight]bool{}, name: fmt.Sprintf("S%d", len(m.order)+1)}
 	m.seq++
 	s.born = m.seq
@@ -175,18 +189,75 @@ func (m *model) revoke(u string, except string, uncertain bool, by *inflight, ru
 	}
 }
 
-// restart is the primary store losing its data: every session may be gone,
-// and what survives (replayed from the fail-over journal) may lack items and
-// its user.
-func (m *model) restart() {
+// restart is the primary store losing its data. A live session whose key
+// exists only in the fail-over journal (journalOnly: created, or moved to
+// a fresh ID, during the outage, and not replayed yet) survives: recovery
+// rebuilds it from its journaled changes, without what it took from the
+// primary's records (inh, inhUser, inhPersist), which the fallback may
+// still serve until then. Every other session may be gone, and what
+// survives may lack items and its user.
+func (m *model) restart(journalOnly func(h string) bool) {
 	for _, s := range m.order {
 		if s.st == dead {
+			continue
+		}
+		if s.st == live && journalOnly(s.h) {
+			for n := range s.inh {
+				if s.present[n] {
+					delete(s.present, n)
+					s.maybe[n] = true
+				}
+			}
+			if s.inhUser {
+				s.users[""] = true
+			}
+			if s.inhPersist {
+				s.persist = -1
+			}
+			s.rebuilt = true
 			continue
 		}
 		m.kill(s, maybeDead, nil, nil)
 		s.makeMaybe()
 		s.users[""] = true
 		s.persist = -1
+	}
+}
+
+// carry records in t, which s was renewed or moved into, what t took from
+// a record on the primary: everything s held when s was written there
+// (written), else what s itself took so.
+func carry(t, s *msess, written bool) {
+	if written {
+		t.inh = maps.Clone(s.present)
+		maps.Copy(t.inh, s.maybe)
+		t.inhUser, t.inhPersist = true, true
+		return
+	}
+	t.inh = maps.Clone(s.inh)
+	t.inhUser, t.inhPersist, t.rebuilt = s.inhUser, s.inhPersist, s.rebuilt
+}
+
+// recovered is the fail-over store closed with nothing pending: every
+// session rebuilt after a restart holds its journaled changes only (the
+// items added through the primary that it took are gone, its user too if
+// it took that, and its lifetime then is unknown), and every session is
+// on the primary.
+func (m *model) recovered() {
+	for _, s := range m.order {
+		if s.rebuilt {
+			for n := range s.inh {
+				if m.onPrimary[n] {
+					delete(s.present, n)
+					delete(s.maybe, n)
+				}
+			}
+			if s.inhUser {
+				s.users = map[string]bool{"": true}
+			}
+		}
+		clear(s.inh)
+		s.inhUser, s.inhPersist, s.rebuilt = false, false, false
 	}
 }
 

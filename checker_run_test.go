@@ -150,7 +150,7 @@ func (q reqSpec) blur(s *msess) {
 	case rClear:
 		s.makeMaybe()
 	case rRemember:
-		s.persist = -1
+		s.persist, s.inhPersist = -1, false
 	}
 }
 
@@ -171,7 +171,7 @@ func (q reqSpec) apply(s *msess, o checkerObs) {
 	case rClear:
 		clear(s.present)
 	case rRemember:
-		s.persist = 1
+		s.persist, s.inhPersist = 1, false
 	}
 }
 
@@ -326,12 +326,15 @@ type inflight struct {
 	// during an outage either may move the session away first, and the
 	// other then starts a new session from its own changes.
 	overlap bool
-	seq     int // model.seq at its start
-	g       *chkGate
-	done    chan struct{}  // closed when resp is set
-	notify  chan *inflight // also told, when not nil
-	resp    *http.Response
-	res     *chkResult
+	// peers are the items that requests of the same session, sent in the
+	// same batch, add: the response may show them whatever the order.
+	peers  intSet
+	seq    int // model.seq at its start
+	g      *chkGate
+	done   chan struct{}  // closed when resp is set
+	notify chan *inflight // also told, when not nil
+	resp   *http.Response
+	res    *chkResult
 }
 
 // chkResult is a response as the model reads it.
@@ -645,9 +648,13 @@ func (r *chkRun) batch(specs []reqSpec) {
 	// Requests that may kill a session, or clear it, make the effect of
 	// the others of that session uncertain.
 	for _, q := range qs {
+		q.peers = intSet{}
 		for _, p := range qs {
 			if p != q && r.mayDisturb(p, q) {
 				q.covered = true
+			}
+			if p != q && q.h != "" && p.h == q.h {
+				maps.Copy(q.peers, p.spec.adds())
 			}
 		}
 	}
@@ -777,15 +784,23 @@ func (r *chkRun) account(q *inflight) {
 				t := M.add(hOut, res.setTok)
 				t.persist = 0
 				if !fresh && !q.endedBefore(sIn) {
-					inheritInto(t, sIn, sIn.st == live && !q.covered)
+					// Taken by the fallback, the renewal is a move,
+					// and a concurrent request of the session may
+					// have moved it away first: the login then starts
+					// a new session from its own changes.
+					moved := res.degraded && q.overlap
+					inheritInto(t, sIn, sIn.st == live && !q.covered && !moved)
+					carry(t, sIn, r.sys.fs.Written(sIn.h))
 					t.persist = sIn.persist
-					if q.covered && t.persist != 0 {
-						// The session may have ended first: the login
-						// then starts a new session of its own lifetime.
+					if (q.covered || moved || sIn.st != live) && t.persist != 0 {
+						// The session may have ended first (or may be
+						// dead already): the login then starts a new
+						// session of its own lifetime.
 						t.persist = -1
 					}
 				}
 				t.users = map[string]bool{chkUsers[q.spec.user]: true}
+				t.inhUser = false
 				if q.maybeRevoked {
 					t.st = maybeDead
 				}
@@ -826,6 +841,7 @@ func (r *chkRun) account(q *inflight) {
 					// from the request's changes. The old ID is dead
 					// either way.
 					inheritInto(t, sIn, sIn.st == live && !q.covered && !q.overlap)
+					carry(t, sIn, r.sys.fs.Written(sIn.h))
 					t.users, t.persist = maps.Clone(sIn.users), sIn.persist
 					if q.covered || q.overlap {
 						// A concurrent request may have ended the
@@ -838,8 +854,19 @@ func (r *chkRun) account(q *inflight) {
 					M.kill(sIn, dead, t, q)
 				}
 				q.spec.apply(t, res.obs)
+				if kind == rCommitAdd && q.covered && !fresh {
+					// The Commit saved its item into the session
+					// loaded, which a concurrent logout may have
+					// ended after: the later write then started
+					// this new session, without that item.
+					delete(t.present, q.spec.item)
+					t.maybe[q.spec.item] = true
+				}
 				target, res.newHandle = t, true
 			}
+		}
+		if !res.degraded {
+			maps.Copy(M.onPrimary, q.spec.adds())
 		}
 	} else {
 		if !fresh {
@@ -976,7 +1003,7 @@ func (r *chkRun) check(q *inflight) {
 	if res.setTok != "" && hOut == "" {
 		r.violate(2, "cookie-for-no-session", "%s: a session cookie was issued for a request whose session has no handle", who)
 	}
-	if res.setTok != "" && res.target != nil && res.target == sIn && q.killedBefore {
+	if res.setTok != "" && res.target != nil && res.target == sIn && q.endedBefore(sIn) {
 		r.violate(2, "dead-id-reissued", "%s: the response re-issued the cookie of %s, which died while the request waited", who, sIn.name)
 	}
 
@@ -990,6 +1017,7 @@ func (r *chkRun) check(q *inflight) {
 		maps.Copy(possible, end.possible)
 	}
 	maps.Copy(possible, q.spec.adds())
+	maps.Copy(possible, q.peers)
 	for _, n := range o.Items {
 		if !possible[n] {
 			tag := "foreign-item"

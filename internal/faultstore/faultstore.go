@@ -19,6 +19,10 @@
 //   - RestartEmpty: the inner store is replaced by a fresh, empty one, as a
 //     server restarted without persistence.
 //
+// Written reports whether a key's record was ever written through the
+// Store: a key it denies exists nowhere but in the caller's own hands (a
+// fail-over store's fallback and journal, say).
+//
 // Failures wrap ErrInjected and backends.ErrUnavailable, so fail-over treats
 // them as outages. The checks run in that order: down, key predicate, hang,
 // fail, defer; a call consumes at most one counted fault.
@@ -75,6 +79,10 @@ type Store struct {
 	injected  int
 	release   <-chan struct{}
 	releaseN  int
+	// written are the session keys whose record a write (save, touch,
+	// delete, renew from or to it) was passed to an inner store for, or
+	// deferred.
+	written map[string]bool
 }
 
 var (
@@ -95,7 +103,7 @@ func New(inner backends.Store, fresh func() (Inner, error)) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{inner: in, fresh: fresh}, nil
+	return &Store{inner: in, fresh: fresh, written: map[string]bool{}}, nil
 }
 
 func asInner(s backends.Store) (Inner, error) {
@@ -299,6 +307,20 @@ func (s *Store) DropDeferred() int {
 	return n
 }
 
+// Written reports whether a write of key's record (Save, Touch, Delete, or
+// Renew from or to key) has been passed to an inner store, or deferred,
+// since the Store was made, whatever its outcome and whichever store was
+// inner then. A failed or hung call does not count: it never reached the
+// inner store. User index writes do not count either.
+func (s *Store) Written(key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.written[key]
+}
+
+// recordOps are the operations that write a session key's record.
+var recordOps = map[string]bool{"save": true, "touch": true, "delete": true, "renew": true}
+
 // fault is what happens to one call.
 type fault int
 
@@ -347,6 +369,13 @@ var errDown = errors.New("connection refused")
 // call (ok).
 func (s *Store) run(ctx context.Context, op string, apply func(context.Context, Inner) error, keys ...string) (in Inner, ok bool, err error) {
 	f, in := s.decide(apply != nil, keys...)
+	if (f == pass || f == deferWrite) && recordOps[op] {
+		s.mu.Lock()
+		for _, k := range keys {
+			s.written[k] = true
+		}
+		s.mu.Unlock()
+	}
 	switch f {
 	case fail:
 		return nil, false, injected(op, errDown)

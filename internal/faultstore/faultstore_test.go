@@ -322,3 +322,30 @@ func TestCountedFaultsAreSharedByConcurrentCalls(t *testing.T) {
 		t.Fatalf("%d calls failed, want 10", failed)
 	}
 }
+
+func TestWrittenTracksRecordWritesThatReachTheStore(t *testing.T) {
+	fs, _ := newStore(t)
+	fs.FailNext(1)
+	if _, err := fs.Save(ctx, "failed", []byte("x"), exp(), 0); err == nil {
+		t.Fatal("failed Save reported success")
+	}
+	mustSave(t, fs, "saved", "x", 0)
+	fs.DeferNext(1)
+	if _, err := fs.Save(ctx, "deferred", []byte("x"), exp(), 0); err == nil {
+		t.Fatal("deferred Save reported success")
+	}
+	if err := fs.Renew(ctx, "saved", 1, "renewed", []byte("y"), exp(), "", time.Time{}); err != nil {
+		t.Fatalf("Renew: %v", err)
+	}
+	if err := fs.AddUserKey(ctx, "u", "indexed", exp()); err != nil {
+		t.Fatalf("AddUserKey: %v", err)
+	}
+	if _, _, err := fs.Load(ctx, "loaded"); err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	for key, want := range map[string]bool{"failed": false, "saved": true, "deferred": true, "renewed": true, "indexed": false, "loaded": false} {
+		if got := fs.Written(key); got != want {
+			t.Errorf("Written(%q) = %v, want %v", key, got, want)
+		}
+	}
+}
