@@ -843,9 +843,10 @@ func (r *chkRun) account(q *inflight) {
 					inheritInto(t, sIn, sIn.st == live && !q.covered && !q.overlap)
 					carry(t, sIn, r.sys.fs.Written(sIn.h))
 					t.users, t.persist = maps.Clone(sIn.users), sIn.persist
-					if q.covered || q.overlap {
+					if q.covered || q.overlap || sIn.st != live {
 						// A concurrent request may have ended the
-						// old record first.
+						// old record first (or a revocation may have
+						// ended it already).
 						t.users[""] = true
 						if t.persist != 0 {
 							t.persist = -1

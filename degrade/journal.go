@@ -76,8 +76,55 @@ type oldKey struct{ key, user, base string }
 func chainBytes(key, user string) int { return 48 + 2*len(key) + len(user) }
 
 // lineage is a session renewed during the outage: every key it was renewed
-// from maps to it (Store.moved), and key is its newest key.
-type lineage struct{ key string }
+// from maps to it (Store.moved), and key is its newest key. unsure are the
+// new keys of renewals of its keys that the primary may still carry out
+// (they timed out): recovery builds on them first if they exist, and then
+// deletes them. Guarded by Store.mu.
+type lineage struct {
+	key    string
+	unsure []oldKey
+}
+
+// maxUnsure bounds the renewals of unknown outcome remembered per key.
+const maxUnsure = 16
+
+// noteUnsure remembers that a renewal of key into newKey, for userID, timed
+// out on the primary and may still be carried out there.
+func (s *Store) noteUnsure(key, newKey, userID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := oldKey{key: newKey, user: userID}
+	if l := s.moved[key]; l != nil {
+		if len(l.unsure) < maxUnsure {
+			l.unsure = append(l.unsure, u)
+		}
+		return
+	}
+	if len(s.unsure[key]) < maxUnsure {
+		s.unsure[key] = append(s.unsure[key], u)
+	}
+}
+
+// takeUnsure returns, and forgets, the renewals of unknown outcome that e's
+// replay must settle: those of its lineage and of its own key. Callers hold
+// e.mu.
+func (s *Store) takeUnsure(e *entry) []oldKey {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := s.unsure[e.key]
+	delete(s.unsure, e.key)
+	if e.lin != nil {
+		out = append(out, e.lin.unsure...)
+		e.lin.unsure = nil
+	}
+	kept := out[:0]
+	for _, u := range out {
+		if u.key != e.key {
+			kept = append(kept, u)
+		}
+	}
+	return kept
+}
 
 type userChange struct {
 	add      bool
@@ -399,6 +446,10 @@ func (s *Store) addMove(oldE, newE *entry, userID string, w *changeset.Write, ex
 	l.key = newE.key
 	newE.lin = l
 	s.moved[oldE.key] = l
+	if u := s.unsure[oldE.key]; len(u) > 0 {
+		l.unsure = append(l.unsure, u...)
+		delete(s.unsure, oldE.key)
+	}
 	oldE.cs, oldE.blob, oldE.bases, oldE.olds, oldE.users, oldE.touch = nil, nil, nil, nil, nil, time.Time{}
 	oldE.lin = nil
 	s.mu.Unlock()

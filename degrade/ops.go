@@ -281,7 +281,7 @@ func (s *Store) DeleteUntil(ctx context.Context, key string, until time.Time) er
 	if err := s.begin(ctx, "delete"); err != nil {
 		return err
 	}
-	s.copies.drop(key)
+	s.forgetCopy(key)
 	if s.usePrimary() {
 		fo, err := s.onPrimary(ctx, func(c context.Context) error { return s.primary.Delete(c, key) }, key)
 		if !fo {
@@ -349,6 +349,10 @@ func (s *Store) RenewChanges(ctx context.Context, oldKey string, oldVersion uint
 			}
 			return changeset.Renew(c, s.primary, oldKey, oldVersion, newKey, blob, expiry, userID, deadline)
 		}, oldKey, newKey)
+		if fo && err != nil {
+			// Timed out or failed: the primary may still carry it out.
+			s.noteUnsure(oldKey, newKey, userID)
+		}
 		if !fo {
 			s.copies.drop(oldKey)
 			if err == nil {
@@ -429,6 +433,16 @@ func (e *entry) setUser(userID string, c userChange) {
 		e.users = make(map[string]userChange)
 	}
 	e.users[userID] = c
+}
+
+// forgetCopy drops key's copy under its journal entry's lock: a save to
+// the fallback that the copy vouched for is journaled before (and so
+// replayed before the record's deletion on the primary), and none is
+// vouched for after.
+func (s *Store) forgetCopy(key string) {
+	e := s.lockEntry(key)
+	s.copies.drop(key)
+	s.release(e)
 }
 
 // FailingOver reports whether operations go to the fallback without asking

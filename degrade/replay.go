@@ -22,6 +22,7 @@ func failed(ctx context.Context, err error) bool {
 // renewed from. Callers hold e.mu.
 func (s *Store) applyTombstones(ctx context.Context, e *entry) error {
 	if e.tomb {
+		s.addUnsure(e)
 		// The keys it was renewed from first: a renewal that timed out and
 		// runs late then finds its old key gone, and cannot recreate the
 		// key deleted next.
@@ -46,6 +47,19 @@ func (s *Store) applyTombstones(ctx context.Context, e *entry) error {
 		delete(e.users, u)
 	}
 	return nil
+}
+
+// addUnsure adds to e the new keys of renewals of its keys that timed out
+// on the primary: keys to delete, and, for a session renewed during the
+// outage, bases to build on first. Callers hold e.mu.
+func (s *Store) addUnsure(e *entry) {
+	for _, u := range s.takeUnsure(e) {
+		if e.lin != nil && !e.tomb {
+			e.bases = append(e.bases, u.key)
+		}
+		e.olds = append(e.olds, u)
+		e.chain += chainBytes(u.key, u.user)
+	}
 }
 
 // deleteOlds deletes on the primary the keys e's session was renewed from,
@@ -103,6 +117,10 @@ func (s *Store) replay(ctx context.Context, e *entry) error {
 	}
 	p := stagedView{primaryView{s}, e}
 	n := 0
+	// Renewals of this session's keys that timed out may have been carried
+	// out on the primary: their new keys may hold the session. They are
+	// tried as bases first, then deleted with the old keys.
+	s.addUnsure(e)
 	if e.ended(time.Now()) {
 		// The session expired during the outage: its changes end with it.
 		e.cs, e.blob = nil, nil
