@@ -164,10 +164,10 @@ func (q reqSpec) apply(s *msess, o checkerObs) {
 			delete(s.maybe, n)
 		}
 	case rRemove:
-		if o.Had {
-			delete(s.present, q.item)
-			delete(s.maybe, q.item)
-		}
+		// Delete is recorded whether or not the request saw the item:
+		// its save, the later one, removes an add that raced it.
+		delete(s.present, q.item)
+		delete(s.maybe, q.item)
 	case rClear:
 		clear(s.present)
 	case rRemember:

@@ -282,6 +282,9 @@ func (s *Store) DeleteUntil(ctx context.Context, key string, until time.Time) er
 		return err
 	}
 	s.forgetCopy(key)
+	// The replay of a pending entry (settle) writes a fresh copy: it goes
+	// with the record.
+	defer s.copies.drop(key)
 	if s.usePrimary() {
 		fo, err := s.onPrimary(ctx, func(c context.Context) error { return s.primary.Delete(c, key) }, key)
 		if !fo {
