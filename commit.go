@@ -250,8 +250,8 @@ func (s *Session) rebase(ctx context.Context) error {
 		// the primary's record, if that is alive.
 		if s.oldKey == "" {
 			s.oldKey = s.key
-			s.newID()
 		}
+		s.newID() // the ID tried may have been burned
 		now := m.now()
 		s.data = codec.Data{Created: now, Deadline: now.Add(m.lifetime)}
 		s.changes.Apply(&s.data)

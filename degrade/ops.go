@@ -355,6 +355,13 @@ func (s *Store) RenewChanges(ctx context.Context, oldKey string, oldVersion uint
 		if fo && err != nil {
 			// Timed out or failed: the primary may still carry it out.
 			s.noteUnsure(oldKey, newKey, userID)
+			if oldVersion == 0 {
+				// Carried out late, a renewal of a record that must not
+				// exist creates newKey whenever it lands, even after the
+				// session left it: newKey is burned, the caller draws
+				// another.
+				return opError("renew", fmt.Errorf("%w: the renewal's outcome is unknown", backends.ErrConflict))
+			}
 		}
 		if !fo {
 			s.copies.drop(oldKey)
