@@ -66,25 +66,40 @@ func commandStats(ctx context.Context, c *redis.Client) (map[string]cmdStat, err
 	return parseCommandStats(info)
 }
 
-// serverCPU returns the CPU time the server has used (user + system).
-func serverCPU(ctx context.Context, c *redis.Client) (time.Duration, error) {
-	info, err := c.Info(ctx, "cpu").Result()
+// serverCounters are running totals of the server, from INFO.
+type serverCounters struct {
+	cpu         time.Duration // user + system CPU time
+	connections int64         // connections accepted
+}
+
+// readCounters reads the server's CPU time and connection count.
+func readCounters(ctx context.Context, c *redis.Client) (serverCounters, error) {
+	info, err := c.Info(ctx, "cpu", "stats").Result()
 	if err != nil {
-		return 0, fmt.Errorf("INFO cpu: %w", err)
+		return serverCounters{}, fmt.Errorf("INFO cpu stats: %w", err)
 	}
-	var total float64
+	var sc serverCounters
 	for line := range strings.SplitSeq(info, "\n") {
 		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
-		if !ok || (k != "used_cpu_user" && k != "used_cpu_sys") {
+		if !ok {
 			continue
 		}
-		f, err := strconv.ParseFloat(v, 64)
-		if err != nil {
-			return 0, fmt.Errorf("INFO cpu line %q: %w", line, err)
+		switch k {
+		case "used_cpu_user", "used_cpu_sys":
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return serverCounters{}, fmt.Errorf("INFO line %q: %w", line, err)
+			}
+			sc.cpu += time.Duration(f * float64(time.Second))
+		case "total_connections_received":
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return serverCounters{}, fmt.Errorf("INFO line %q: %w", line, err)
+			}
+			sc.connections = n
 		}
-		total += f
 	}
-	return time.Duration(total * float64(time.Second)), nil
+	return sc, nil
 }
 
 // redisUsage is what the server did for one kind of request, per request.
