@@ -119,15 +119,6 @@ type redisUsage struct {
 	ServerUsec float64 `json:"serverUsec"`
 }
 
-// sentTotal is the number of commands sent per request.
-func (u redisUsage) sentTotal() float64 {
-	var n float64
-	for _, v := range u.Sent {
-		n += v
-	}
-	return n
-}
-
 // measureUsage serves req n times through h and reports, from the deltas of
 // INFO commandstats and from SLOWLOG (every command logged for the
 // duration), the commands the server ran per request and its time. The
