@@ -83,7 +83,7 @@ func loadPlot(res *publishResults) (*plot.Plot, error) {
 // 20-item cart): the overhead over the bare handler in microseconds.
 func overheadPlot(res *publishResults) (*plot.Plot, error) {
 	p := plot.New()
-	p.Title.Text = fmt.Sprintf("In-process overhead over the bare handler (median of %d)", res.Settings.Rounds)
+	p.Title.Text = fmt.Sprintf("In-process overhead over the bare handler (median of %d)", res.Settings.InRounds)
 	p.X.Label.Text = "µs per request (less is better)"
 	var names []string
 	var get, add plotter.Values

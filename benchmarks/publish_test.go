@@ -26,7 +26,8 @@ import (
 
 var (
 	publish      = flag.Bool("publish", false, "run the Redis comparison and rewrite the Redis section of docs/benchmarks.md, its chart and results/redis.json (TestPublish)")
-	pubRounds    = flag.Int("publish.rounds", 5, "rounds of the HTTP load and of the in-process measurements; libraries run interleaved, the median round is reported")
+	pubRounds    = flag.Int("publish.rounds", 5, "rounds of the HTTP load; libraries run interleaved, the median round is reported")
+	pubInRounds  = flag.Int("publish.inrounds", 9, "rounds of the in-process measurements; libraries run interleaved, the median is reported")
 	pubClients   = flag.Int("publish.c", 32, "HTTP load: concurrent keep-alive clients, each with its own sessions")
 	pubRequests  = flag.Int("publish.n", 15000, "HTTP load: requests per library and round")
 	pubRoundMax  = flag.Duration("publish.max", 5*time.Second, "HTTP load: time limit per library and round")
@@ -65,6 +66,7 @@ type machineInfo struct {
 
 type settings struct {
 	Rounds      int           `json:"rounds"`
+	InRounds    int           `json:"inRounds"`
 	LoadRounds  int           `json:"loadRounds"`
 	Clients     int           `json:"clients"`
 	Requests    int           `json:"requests"`
@@ -153,7 +155,7 @@ func TestPublish(t *testing.T) {
 	rc := srv.Client()
 	res := &publishResults{
 		Machine: machine(ctx, rc),
-		Settings: settings{Rounds: *pubRounds, Clients: *pubClients, Requests: *pubRequests, RoundMax: *pubRoundMax,
+		Settings: settings{Rounds: *pubRounds, InRounds: *pubInRounds, Clients: *pubClients, Requests: *pubRequests, RoundMax: *pubRoundMax,
 			Sample: *pubSample, UsageN: *pubUsageN, Benchtime: *pubBenchtime, AddEveryNth: addEvery},
 	}
 	targets := newCartTargets(t, srv)
@@ -198,7 +200,7 @@ func TestPublish(t *testing.T) {
 	res.InProcess = measureInProcess(t, targets, cookies)
 
 	t.Log("HTTP load")
-	res.Load, res.Settings.LoadRounds = measureLoad(t, ctx, rc, targets, budgetEnd)
+	res.Load, res.Settings.LoadRounds = measureLoad(t, ctx, srv, targets, budgetEnd)
 
 	t.Log("serializers and zstd")
 	if err := flag.Set("test.benchtime", *pubBenchtime); err != nil {
@@ -280,7 +282,7 @@ func measure(tb testing.TB, h http.Handler, req *http.Request, d time.Duration) 
 // rounds and returns the medians, with the overhead over the bare handler.
 func measureInProcess(t *testing.T, targets []cartTarget, cookies map[string][]*http.Cookie) []inProcRow {
 	samples := map[string][]sample{}
-	for range *pubRounds {
+	for range *pubInRounds {
 		for _, wl := range cartWorkloads {
 			for _, tg := range targets {
 				k := tg.name + wl.name
@@ -319,13 +321,21 @@ func medianOf[T any](xs []T, f func(T) float64) float64 {
 	return (v[len(v)/2-1] + v[len(v)/2]) / 2
 }
 
-// loadTargets are the targets of the HTTP load: the bare handler and the
-// libraries on Redis.
-func loadTargets(targets []cartTarget) []cartTarget {
+// tSCSPool is scs on Redis with a redigo pool that keeps as many idle
+// connections as there are load clients: the README's pool (MaxIdle 10)
+// opens and closes connections under a load of more concurrent requests.
+func tSCSPool() string { return fmt.Sprintf("SCS, MaxIdle %d", *pubClients) }
+
+// loadTargets are the targets of the HTTP load: the bare handler, the
+// libraries on Redis, and scs with a pool sized for the load.
+func loadTargets(t *testing.T, srv *redistest.Server, targets []cartTarget) []cartTarget {
 	var out []cartTarget
 	for _, tg := range targets {
 		if tg.store == "none" || tg.store == "Redis" {
 			out = append(out, tg)
+		}
+		if tg.name == tSCS {
+			out = append(out, cartTarget{name: tSCSPool(), store: "Redis", handler: newSCSRedis(t, srv, *pubClients)})
 		}
 	}
 	return out
@@ -351,8 +361,9 @@ type loadClient struct{ cart, cart20 string }
 // measureLoad runs the HTTP load on every load target in interleaved
 // rounds, stopping before a round that would end after budgetEnd (at least
 // one round runs). It returns the medians and the number of rounds run.
-func measureLoad(t *testing.T, ctx context.Context, rc *redis.Client, targets []cartTarget, budgetEnd time.Time) ([]loadRow, int) {
-	targets = loadTargets(targets)
+func measureLoad(t *testing.T, ctx context.Context, srv *redistest.Server, targets []cartTarget, budgetEnd time.Time) ([]loadRow, int) {
+	rc := srv.Client()
+	targets = loadTargets(t, srv, targets)
 	type server struct {
 		srv     *httptest.Server
 		client  *http.Client

@@ -57,7 +57,7 @@ func newCartTargets(tb testing.TB, srv *redistest.Server) []cartTarget {
 		{name: tSCSMem, store: "memory", handler: newSCS(memstore.NewWithCleanupInterval(0))},
 		{name: tSessionkit, store: "Redis", handler: newSessionkitRedis(tb, srv, false), prefix: "session:"},
 		{name: tSessionkitFO, store: "Redis", handler: newSessionkitRedis(tb, srv, true), prefix: "session:"},
-		{name: tSCS, store: "Redis", handler: newSCSRedis(tb, srv), prefix: "scs:session:"},
+		{name: tSCS, store: "Redis", handler: newSCSRedis(tb, srv, 10), prefix: "scs:session:"},
 		{name: tGorilla, store: "Redis", handler: newGorillaRedis(tb, srv), prefix: "gorilla:"},
 	}
 }
@@ -78,13 +78,14 @@ func newSessionkitRedis(tb testing.TB, srv *redistest.Server, failover bool) htt
 	return newSessionkit(tb, session.WithStore(st))
 }
 
-// newSCSRedis is scs with scs/redisstore on a redigo pool, as in the
-// redisstore README (MaxIdle 10, no limit on active connections).
-func newSCSRedis(tb testing.TB, srv *redistest.Server) http.Handler {
+// newSCSRedis is scs with scs/redisstore on a redigo pool as in the
+// redisstore README: MaxIdle 10 there, no limit on active connections (a
+// connection returned while maxIdle are idle is closed).
+func newSCSRedis(tb testing.TB, srv *redistest.Server, maxIdle int) http.Handler {
 	tb.Helper()
 	addr := srv.Addr()
 	pool := &redigo.Pool{
-		MaxIdle: 10,
+		MaxIdle: maxIdle,
 		Dial:    func() (redigo.Conn, error) { return redigo.Dial("tcp", addr) },
 	}
 	tb.Cleanup(func() { pool.Close() })

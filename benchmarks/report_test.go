@@ -101,7 +101,8 @@ func renderSection(res *publishResults, chart string) string {
 	p("command, which starts its own `redis-server` on a free 127.0.0.1 port, measures, stops it, and\n")
 	p("rewrites this section, the chart and `benchmarks/results/redis.json` (the raw figures):\n\n")
 	p("```\ncd benchmarks\ngo test -run '^TestPublish$' -count 1 -timeout 15m . -args -publish\n")
-	p("# flags: -publish.rounds %d -publish.c %d -publish.n %d -publish.max %v -publish.sample %v\n", s.Rounds, s.Clients, s.Requests, s.RoundMax, s.Sample)
+	p("# flags: -publish.rounds %d -publish.c %d -publish.n %d -publish.max %v -publish.inrounds %d -publish.sample %v\n",
+		s.Rounds, s.Clients, s.Requests, s.RoundMax, s.InRounds, s.Sample)
 	p("#        -publish.usage %d -publish.benchtime %s -publish.budget 5m\n```\n\n", s.UsageN, s.Benchtime)
 	p("It needs `redis-server` on the PATH (Debian: `apt-get install redis-server redis-sentinel redis-tools`)\n")
 	p("and refuses to run with `-race`. The run below took %v on %s (%d CPUs, GOMAXPROCS %d, %s), %s, Redis %s,\n",
@@ -134,7 +135,9 @@ func renderSection(res *publishResults, chart string) string {
 	p("the median round is given. Latency is from sending a request to reading its whole body.\n")
 	p("Redis CPU is the server's user + system CPU time over the round (`INFO cpu`) per request;\n")
 	p("connections are those Redis accepted during the round (`total_connections_received`) per 1000\n")
-	p("requests: a pool that closes connections it cannot keep idle opens new ones under load.\n\n")
+	p("requests: a pool that closes connections it cannot keep idle opens new ones under load. The\n")
+	p("row \"%s\" is scs with a redigo pool that keeps one idle connection per client, for\n", tSCSPool())
+	p("comparison; \"× SCS\" is relative to scs as its README configures it.\n\n")
 	p("| library | requests/s | × SCS | p50 | p99 | Redis CPU / request | Redis connections / 1000 req | rounds (requests/s) |\n|---|--:|--:|--:|--:|--:|--:|---|\n")
 	var scsRPS float64
 	for _, l := range res.Load {
@@ -158,7 +161,7 @@ func renderSection(res *publishResults, chart string) string {
 	// In-process.
 	p("### In-process requests\n\n")
 	p("`ServeHTTP` with `httptest`, no network between client and server (the store's own round trips\n")
-	p("to Redis remain). Medians of %d interleaved rounds of about %v per library and request;\n", s.Rounds, s.Sample)
+	p("to Redis remain). Medians of %d interleaved rounds of about %v per library and request;\n", s.InRounds, s.Sample)
 	p("overhead is the time over the bare handler's for the same request. \"× SCS\" compares the\n")
 	p("overhead with scs's on the same kind of store (memstore for the memory rows).\n\n")
 	p("| library | store | GET cart | overhead | × SCS | allocs | add to 20-item cart | overhead | × SCS | allocs |\n")
@@ -304,7 +307,7 @@ func jsonSize(n int) int {
 // made-up figures: every library appears in every table, and the chart is
 // a PNG of the expected size.
 func TestRenderSectionAndChart(t *testing.T) {
-	res := &publishResults{Settings: settings{Rounds: 3, LoadRounds: 3, Clients: 4, Requests: 100, Benchtime: "1ms", AddEveryNth: addEvery}}
+	res := &publishResults{Settings: settings{Rounds: 3, InRounds: 3, LoadRounds: 3, Clients: 4, Requests: 100, Benchtime: "1ms", AddEveryNth: addEvery}}
 	redisTargets := []string{tSessionkit, tSessionkitFO, tSCS, tGorilla}
 	for i, name := range append([]string{tBare}, redisTargets...) {
 		res.Load = append(res.Load, loadRow{Target: name, RPS: float64(1000 * (i + 1)), Rounds: []float64{1, 2, 3}})
