@@ -54,11 +54,15 @@ func drawChart(res *publishResults, path string) error {
 func loadPlot(res *publishResults) (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = fmt.Sprintf("HTTP 90/10 on Redis, %d clients (median of %d rounds)", res.Settings.Clients, res.Settings.LoadRounds)
-	p.X.Label.Text = "requests per second (more is better)"
 	var names []string
 	var vals plotter.Values
-	// Top to bottom in table order: the Y axis grows upwards.
+	// Top to bottom in table order: the Y axis grows upwards. The bare
+	// handler's figure, far above the others, goes in the axis label.
 	for i := len(res.Load) - 1; i >= 0; i-- {
+		if res.Load[i].Target == tBare {
+			p.X.Label.Text = fmt.Sprintf("requests per second (more is better; no session: %.0f)", res.Load[i].RPS)
+			continue
+		}
 		names = append(names, res.Load[i].Target)
 		vals = append(vals, res.Load[i].RPS)
 	}
@@ -111,8 +115,8 @@ func overheadPlot(res *publishResults) (*plot.Plot, error) {
 		offset vg.Length
 		label  string
 	}{
-		{add, colorAdd, -vg.Points(width / 2), "add to a 20-item cart"},
 		{get, colorGet, vg.Points(width / 2), "GET 5-item cart"},
+		{add, colorAdd, -vg.Points(width / 2), "add to a 20-item cart"},
 	} {
 		bars, err := plotter.NewBarChart(s.vals, vg.Points(width))
 		if err != nil {

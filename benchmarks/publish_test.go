@@ -33,7 +33,8 @@ var (
 	pubRoundMax  = flag.Duration("publish.max", 5*time.Second, "HTTP load: time limit per library and round")
 	pubSample    = flag.Duration("publish.sample", 150*time.Millisecond, "in-process: measuring time per library, request and round")
 	pubUsageN    = flag.Int("publish.usage", 300, "requests per library and request kind in the INFO commandstats phase")
-	pubBenchtime = flag.String("publish.benchtime", "100ms", "benchtime of each serializer and zstd sample (3 samples, median)")
+	pubBenchtime = flag.String("publish.benchtime", "150ms", "benchtime of each serializer and zstd sample")
+	pubSamples   = flag.Int("publish.samples", 5, "samples of each serializer and zstd benchmark; the median is reported")
 	pubBudget    = flag.Duration("publish.budget", 5*time.Minute, "time budget: HTTP load rounds stop early rather than exceed it")
 	pubDoc       = flag.String("publish.doc", "../docs/benchmarks.md", "document whose Redis section is rewritten")
 	pubChart     = flag.String("publish.chart", "../docs/benchmarks-redis.png", "chart written as PNG")
@@ -74,6 +75,7 @@ type settings struct {
 	Sample      time.Duration `json:"sample"`
 	UsageN      int           `json:"usageN"`
 	Benchtime   string        `json:"benchtime"`
+	Samples     int           `json:"samples"`
 	AddEveryNth int           `json:"addEveryNth"`
 }
 
@@ -156,7 +158,7 @@ func TestPublish(t *testing.T) {
 	res := &publishResults{
 		Machine: machine(ctx, rc),
 		Settings: settings{Rounds: *pubRounds, InRounds: *pubInRounds, Clients: *pubClients, Requests: *pubRequests, RoundMax: *pubRoundMax,
-			Sample: *pubSample, UsageN: *pubUsageN, Benchtime: *pubBenchtime, AddEveryNth: addEvery},
+			Sample: *pubSample, UsageN: *pubUsageN, Benchtime: *pubBenchtime, Samples: *pubSamples, AddEveryNth: addEvery},
 	}
 	targets := newCartTargets(t, srv)
 
@@ -529,12 +531,12 @@ func runMix(ctx context.Context, rc *redis.Client, c *http.Client, base string, 
 	return r
 }
 
-// measureValuePath runs the serializer and zstd benchmarks, three samples
-// each, and returns the medians.
+// measureValuePath runs the serializer and zstd benchmarks, -publish.samples
+// samples each, and returns the medians.
 func measureValuePath(t *testing.T) ([]serRow, []zstdRow) {
 	bench := func(f func(*testing.B)) (ns float64, allocs int64) {
 		var rs []testing.BenchmarkResult
-		for range 3 {
+		for range max(*pubSamples, 1) {
 			r := testing.Benchmark(f)
 			if r.N == 0 {
 				t.Fatal("benchmark failed")

@@ -103,7 +103,7 @@ func renderSection(res *publishResults, chart string) string {
 	p("```\ncd benchmarks\ngo test -run '^TestPublish$' -count 1 -timeout 15m . -args -publish\n")
 	p("# flags: -publish.rounds %d -publish.c %d -publish.n %d -publish.max %v -publish.inrounds %d -publish.sample %v\n",
 		s.Rounds, s.Clients, s.Requests, s.RoundMax, s.InRounds, s.Sample)
-	p("#        -publish.usage %d -publish.benchtime %s -publish.budget 5m\n```\n\n", s.UsageN, s.Benchtime)
+	p("#        -publish.usage %d -publish.benchtime %s -publish.samples %d -publish.budget 5m\n```\n\n", s.UsageN, s.Benchtime, s.Samples)
 	p("It needs `redis-server` on the PATH (Debian: `apt-get install redis-server redis-sentinel redis-tools`)\n")
 	p("and refuses to run with `-race`. The run below took %v on %s (%d CPUs, GOMAXPROCS %d, %s), %s, Redis %s,\n",
 		res.Duration, orDash(m.CPU), m.CPUs, m.GOMAXPROCS, m.OS, m.Go, orDash(m.Redis))
@@ -227,7 +227,7 @@ func renderSection(res *publishResults, chart string) string {
 
 	// Serializers.
 	p("### Value serializers: a typed 20-item cart round trip\n\n")
-	p("`Marshal(cart)` and `Unmarshal(blob, &Cart{})`, medians of 3 samples of %s (`BenchmarkSerializer`).\n", s.Benchtime)
+	p("`Marshal(cart)` and `Unmarshal(blob, &Cart{})`, medians of %d samples of %s (`BenchmarkSerializer`).\n", s.Samples, s.Benchtime)
 	p("CBOR decodes with limits (nesting 32, 4096 array elements and map pairs, no duplicate keys, no\n")
 	p("indefinite lengths, no tags); msgpack in its default map form with the JSON field names; gob as\n")
 	p("one stream per blob, type description included, as scs and gorilla/sessions store sessions.\n\n")
@@ -240,9 +240,10 @@ func renderSection(res *publishResults, chart string) string {
 	// zstd.
 	p("### zstd levels and the compression threshold\n\n")
 	p("The JSON of carts of 1 to 20 lines compressed with klauspost/compress/zstd at three levels, with\n")
-	p("the codec's encoder options (no CRC, single segment; `BenchmarkZstd`); medians of 3 samples.\n")
-	p("The threshold is the payload size from which compressing pays: the smallest cart where the\n")
-	p("level saves bytes worth its time.\n\n")
+	p("the codec's encoder options (no CRC, single segment; `BenchmarkZstd`); medians of %d samples.\n", s.Samples)
+	p("Payloads below the codec's compression threshold (1024 bytes by default) are stored as they are;\n")
+	p("the table gives what compression saves and costs at each size, to place the threshold and pick\n")
+	p("the level. A compressed payload no smaller than the original is stored uncompressed.\n\n")
 	p("| items | JSON bytes |")
 	for _, l := range zstdLevels {
 		p(" %s: bytes | compress | decompress |", levelName(l))
