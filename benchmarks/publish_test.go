@@ -63,6 +63,23 @@ type machineInfo struct {
 	Redis      string `json:"redis"`
 	Commit     string `json:"commit"`
 	Date       string `json:"date"`
+	// LoadBefore and LoadAfter are the 1-minute load averages at the
+	// start and at the end of the run: other work on the machine.
+	LoadBefore string `json:"loadBefore"`
+	LoadAfter  string `json:"loadAfter"`
+}
+
+// loadAverage returns the 1-minute load average, or "" where unknown.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return ""
+	}
+	return f[0]
 }
 
 type settings struct {
@@ -210,6 +227,7 @@ func TestPublish(t *testing.T) {
 	}
 	res.Serializers, res.Zstd = measureValuePath(t)
 	res.Duration = time.Since(start).Round(time.Second)
+	res.Machine.LoadAfter = loadAverage()
 
 	if err := writeResults(res); err != nil {
 		t.Fatal(err)
@@ -220,7 +238,7 @@ func TestPublish(t *testing.T) {
 // machine describes the machine and the versions of this run.
 func machine(ctx context.Context, rc *redis.Client) machineInfo {
 	m := machineInfo{CPUs: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), Go: runtime.Version(),
-		OS: runtime.GOOS + "/" + runtime.GOARCH, Date: time.Now().UTC().Format("2006-01-02")}
+		OS: runtime.GOOS + "/" + runtime.GOARCH, Date: time.Now().UTC().Format("2006-01-02"), LoadBefore: loadAverage()}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for line := range strings.SplitSeq(string(b), "\n") {
 			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {

@@ -109,7 +109,12 @@ func renderSection(res *publishResults, chart string) string {
 		res.Duration, orDash(m.CPU), m.CPUs, m.GOMAXPROCS, m.OS, m.Go, orDash(m.Redis))
 	p("at commit `%s`, %s. Load generator, servers and `redis-server` share the machine's CPUs, as on\n", orDash(m.Commit), m.Date)
 	p("a small production host, so Redis's CPU time is taken from the application's: the HTTP table\n")
-	p("gives it per request. Times are noisy on a shared machine; allocation counts and sizes are exact.\n\n")
+	p("gives it per request. Times are noisy on a shared machine; allocation counts and sizes are exact.\n")
+	if m.LoadBefore != "" {
+		p("The 1-minute load average was %s at the start of the run and %s at its end (other work on the\n", m.LoadBefore, orDash(m.LoadAfter))
+		p("machine; rerun on an idle machine before relying on a time).\n")
+	}
+	p("\n")
 	p("![Requests per second on Redis, and in-process overhead per library](%s)\n\n", chart)
 
 	p("**Workload.** `GetCart` reads a session holding a 5-item cart and writes the cart as JSON;\n")
