@@ -39,6 +39,7 @@ var (
 	pubDoc       = flag.String("publish.doc", "../docs/benchmarks.md", "document whose Redis section is rewritten")
 	pubChart     = flag.String("publish.chart", "../docs/benchmarks-redis.png", "chart written as PNG")
 	pubJSON      = flag.String("publish.json", "results/redis.json", "raw results written as JSON")
+	pubRender    = flag.Bool("publish.render", false, "with -publish: measure nothing; rewrite the section and the chart from the raw results of the last run (-publish.json)")
 )
 
 // publishResults are the figures of one run of TestPublish.
@@ -63,8 +64,9 @@ type machineInfo struct {
 	Redis      string `json:"redis"`
 	Commit     string `json:"commit"`
 	Date       string `json:"date"`
-	// LoadBefore and LoadAfter are the 1-minute load averages at the
-	// start and at the end of the run: other work on the machine.
+	// LoadBefore is the 1-minute load average at the start of the run
+	// (other work on the machine), LoadAfter at its end (mostly the run's
+	// own).
 	LoadBefore string `json:"loadBefore"`
 	LoadAfter  string `json:"loadAfter"`
 }
@@ -164,6 +166,20 @@ func TestPublish(t *testing.T) {
 	if !*publish {
 		t.Skip("Redis comparison: pass -args -publish")
 	}
+	if *pubRender {
+		b, err := os.ReadFile(*pubJSON)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res publishResults
+		if err := json.Unmarshal(b, &res); err != nil {
+			t.Fatalf("%s: %v", *pubJSON, err)
+		}
+		if err := writeResults(&res); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
 	if raceEnabled {
 		t.Fatal("TestPublish measures speed: run it without -race")
 	}
@@ -254,10 +270,35 @@ func machine(ctx context.Context, rc *redis.Client) machineInfo {
 			}
 		}
 	}
-	if out, err := exec.Command("git", "describe", "--always", "--dirty", "--abbrev=10").Output(); err == nil {
+	if out, err := exec.Command("git", "rev-parse", "--short=10", "HEAD").Output(); err == nil {
 		m.Commit = strings.TrimSpace(string(out))
+		if dirty() {
+			m.Commit += " with uncommitted changes"
+		}
 	}
 	return m
+}
+
+// dirty reports whether tracked files differ from the commit, leaving out
+// the files this run rewrites.
+func dirty() bool {
+	out, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output()
+	if err != nil {
+		return false
+	}
+	for line := range strings.SplitSeq(strings.TrimSpace(string(out)), "\n") {
+		if line == "" {
+			continue
+		}
+		generated := false
+		for _, suffix := range []string{"docs/benchmarks.md", "docs/benchmarks-redis.png", "results/redis.json"} {
+			generated = generated || strings.HasSuffix(line, suffix)
+		}
+		if !generated {
+			return true
+		}
+	}
+	return false
 }
 
 // sample is one in-process measurement.

@@ -103,7 +103,8 @@ func renderSection(res *publishResults, chart string) string {
 	p("```\ncd benchmarks\ngo test -run '^TestPublish$' -count 1 -timeout 15m . -args -publish\n")
 	p("# flags: -publish.rounds %d -publish.c %d -publish.n %d -publish.max %v -publish.inrounds %d -publish.sample %v\n",
 		s.Rounds, s.Clients, s.Requests, s.RoundMax, s.InRounds, s.Sample)
-	p("#        -publish.usage %d -publish.benchtime %s -publish.samples %d -publish.budget 5m\n```\n\n", s.UsageN, s.Benchtime, s.Samples)
+	p("#        -publish.usage %d -publish.benchtime %s -publish.samples %d -publish.budget 5m\n", s.UsageN, s.Benchtime, s.Samples)
+	p("# -publish.render rewrites this section and the chart from results/redis.json, measuring nothing\n```\n\n")
 	p("It needs `redis-server` on the PATH (Debian: `apt-get install redis-server redis-sentinel redis-tools`)\n")
 	p("and refuses to run with `-race`. The run below took %v on %s (%d CPUs, GOMAXPROCS %d, %s), %s, Redis %s,\n",
 		res.Duration, orDash(m.CPU), m.CPUs, m.GOMAXPROCS, m.OS, m.Go, orDash(m.Redis))
@@ -111,8 +112,8 @@ func renderSection(res *publishResults, chart string) string {
 	p("a small production host, so Redis's CPU time is taken from the application's: the HTTP table\n")
 	p("gives it per request. Times are noisy on a shared machine; allocation counts and sizes are exact.\n")
 	if m.LoadBefore != "" {
-		p("The 1-minute load average was %s at the start of the run and %s at its end (other work on the\n", m.LoadBefore, orDash(m.LoadAfter))
-		p("machine; rerun on an idle machine before relying on a time).\n")
+		p("The 1-minute load average was %s when the run started (other work on the machine; the run\n", m.LoadBefore)
+		p("itself keeps both cores busy). Rerun on an idle machine before relying on a time.\n")
 	}
 	p("\n")
 	p("![Requests per second on Redis, and in-process overhead per library](%s)\n\n", chart)
