@@ -408,6 +408,8 @@ type Store struct {
 	journal    map[string]*entry
 	moved      map[string]*lineage // key renewed away during the outage -> its session
 	unsure     map[string][]oldKey // key -> renewals of it the primary may still carry out
+	inc        map[string]uint64   // key -> incarnation of its fallback copy (see fbVersion)
+	incSeq     uint64
 	queue      list.List           // of *entry, in the order their keys were first journaled
 	bytes      int64               // bytes held by the journal, bounded by cfg.journalBytes
 	refused    uint64              // writes refused because the journal was full
@@ -483,7 +485,7 @@ func New(primary backends.Store, opts ...Option) (*Store, error) {
 	if cfg.fallback == primary {
 		return nil, errors.New("degrade: the fallback is the primary store")
 	}
-	s := &Store{primary: primary, cfg: cfg, journal: make(map[string]*entry), moved: make(map[string]*lineage), unsure: make(map[string][]oldKey), wake: make(chan struct{}, 1)}
+	s := &Store{primary: primary, cfg: cfg, journal: make(map[string]*entry), moved: make(map[string]*lineage), unsure: make(map[string][]oldKey), inc: make(map[string]uint64), wake: make(chan struct{}, 1)}
 	if cfg.fallback != nil {
 		if _, ok := primary.(backends.UserIndex); ok {
 			if _, ok := cfg.fallback.(backends.UserIndex); !ok {

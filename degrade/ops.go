@@ -110,7 +110,7 @@ func (s *Store) Load(ctx context.Context, key string) (backends.Record, bool, er
 	}
 	switch {
 	case found:
-		rec.Version |= FallbackVersion
+		rec.Version = s.fbVersion(key, rec.Version, false)
 	case s.isGone(key):
 		return backends.Record{}, false, nil
 	default:
@@ -197,9 +197,10 @@ func (s *Store) saveFallback(ctx context.Context, key string, blob []byte, expir
 		if err != nil {
 			return 0, err
 		}
+		fv, ok := s.fbExpected(key, expected)
 		switch {
-		case found && expected&FallbackVersion != 0:
-			want = expected &^ FallbackVersion
+		case found && ok:
+			want = fv
 		case found || expected&FallbackVersion != 0 || !s.copies.vouches(key, expected):
 			// A version of the primary is taken only while this store's
 			// copy vouches for it: the record may have been deleted since.
@@ -221,7 +222,58 @@ func (s *Store) saveFallback(ctx context.Context, key string, blob []byte, expir
 		return 0, nil
 	}
 	e.addChanges(&w, blob, expiry)
-	return v | FallbackVersion, nil
+	return s.fbVersion(key, v, want == 0), nil
+}
+
+// Versions of the fallback's copies: FallbackVersion, the copy's
+// incarnation (bits 32 to 61: a number drawn when the copy was created,
+// never reused) and the fallback's own version (bits 0 to 31). A copy
+// deleted (replayed) and created again in a later outage starts at the
+// fallback's version 1 again: the incarnation keeps a request that loaded
+// the earlier copy from writing over the later one.
+const (
+	incShift = 32
+	incMask  = 1<<30 - 1
+	verMask  = 1<<incShift - 1
+)
+
+// fbVersion returns the version callers see of key's fallback copy at the
+// fallback's version v; created draws a new incarnation.
+func (s *Store) fbVersion(key string, v uint64, created bool) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	inc, ok := s.inc[key]
+	if created || !ok {
+		s.incSeq++
+		inc = s.incSeq & incMask
+		s.inc[key] = inc
+	}
+	return FallbackVersion | inc<<incShift | v&verMask
+}
+
+// fbExpected returns the fallback's version that a caller's expected
+// version of key's fallback copy stands for, and false when expected is
+// not a version of the copy that exists now.
+func (s *Store) fbExpected(key string, expected uint64) (uint64, bool) {
+	if expected&FallbackVersion == 0 {
+		return 0, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	inc, ok := s.inc[key]
+	if !ok || (expected>>incShift)&incMask != inc {
+		return 0, false
+	}
+	return expected & verMask, true
+}
+
+// forgetIncarnation drops key's incarnation once its fallback copy is gone.
+func (s *Store) forgetIncarnation(keys ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, k := range keys {
+		delete(s.inc, k)
+	}
 }
 
 // Touch extends the expiry of an existing record. While the primary is down
@@ -308,6 +360,7 @@ func (s *Store) DeleteUntil(ctx context.Context, key string, until time.Time) er
 	if err := s.fallback.Delete(ctx, key); err != nil {
 		return err
 	}
+	s.forgetIncarnation(key)
 	backends.MarkDegraded(ctx)
 	e.addTombstone(until)
 	return nil
@@ -398,8 +451,10 @@ func (s *Store) RenewChanges(ctx context.Context, oldKey string, oldVersion uint
 		return err
 	}
 	switch {
-	case found && oldVersion != rec.Version|FallbackVersion:
-		return opError("renew", backends.ErrConflict)
+	case found:
+		if fv, ok := s.fbExpected(oldKey, oldVersion); !ok || fv != rec.Version {
+			return opError("renew", backends.ErrConflict)
+		}
 	case !found && oldVersion&FallbackVersion != 0:
 		return opError("renew", backends.ErrConflict)
 	case !found && oldVersion != 0 && !s.copies.vouches(oldKey, oldVersion):
@@ -426,6 +481,7 @@ func (s *Store) RenewChanges(ctx context.Context, oldKey string, oldVersion uint
 	if err != nil {
 		return err
 	}
+	s.forgetIncarnation(oldKey)
 	backends.MarkDegraded(ctx)
 	if w.Set == nil {
 		// Without a change set the new record is written as it is.

@@ -195,6 +195,7 @@ func (s *Store) replay(ctx context.Context, e *entry) error {
 	// The primary holds the session now. The fallback's copy goes, even if
 	// the caller's context ends right here: a stale copy would be served
 	// again in the next outage.
+	s.forgetIncarnation(e.key)
 	if err := s.fallback.Delete(context.WithoutCancel(ctx), e.key); err != nil {
 		s.cfg.logger.WarnContext(ctx, "session store: removing a replayed session from the fallback failed", "error", err.Error())
 	}
