@@ -128,6 +128,43 @@ func TestCheckerMemory(t *testing.T) {
 	})
 }
 
+// TestCheckerRegressions replays, in memory, the seeds on which the
+// checker found bugs, each named after the property it broke; each replays
+// the run that failed before its fix.
+func TestCheckerRegressions(t *testing.T) {
+	release := hangRelease(t)
+	for _, c := range []struct {
+		name string
+		seed uint64
+	}{
+		{"ExpiredSessionNotRevivedByRecovery", 950280922},
+		{"LateReplayCreationCannotReviveARenewedAwayID", 241005517},
+		{"LateCreationCannotReviveAMovedID", 714415705},
+		{"JournalOnlySessionsSurviveARestartEmpty", 294557769},
+		{"RemoveRecordedWhetherOrNotItSawTheItem", 465265276},
+		{"DeletionDropsTheCopyOfItsReplay", 979929254},
+		{"RenewalOfUnknownRecordBurnsItsID", 912076789},
+		{"FallbackCopyOfAnEarlierOutageIsNotWrittenOver", 107304951},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var out chkOutcome
+			synctest.Test(t, func(t *testing.T) {
+				sys, err := newMemorySystem(release)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer sys.close()
+				r := newRun(sys, c.seed, *chkStepsFlag, chkIgnore())
+				r.play(nil)
+				out = r.outcome()
+			})
+			if out.fail != nil {
+				t.Fatalf("seed %d: %v (replay: go test -run '^TestCheckerMemory$' -checker.seed=%d .)", c.seed, out.fail, c.seed)
+			}
+		})
+	}
+}
+
 func TestCheckerRedis(t *testing.T) {
 	redistest.Require(t)
 	srv := redistest.StartServer(t)
