@@ -410,10 +410,10 @@ type Store struct {
 	unsure     map[string][]oldKey // key -> renewals of it the primary may still carry out
 	inc        map[string]uint64   // key -> incarnation of its fallback copy (see fbVersion)
 	incSeq     uint64
-	queue      list.List           // of *entry, in the order their keys were first journaled
-	bytes      int64               // bytes held by the journal, bounded by cfg.journalBytes
-	refused    uint64              // writes refused because the journal was full
-	changeSets int                 // entries with changes to merge
+	queue      list.List // of *entry, in the order their keys were first journaled
+	bytes      int64     // bytes held by the journal, bounded by cfg.journalBytes
+	refused    uint64    // writes refused because the journal was full
+	changeSets int       // entries with changes to merge
 	dropped    uint64
 	fullLogged bool
 	refusing   bool // the primary's last failure refused its configuration (logged)
