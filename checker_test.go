@@ -145,6 +145,7 @@ func TestCheckerRegressions(t *testing.T) {
 		{"DeletionDropsTheCopyOfItsReplay", 979929254},
 		{"RenewalOfUnknownRecordBurnsItsID", 912076789},
 		{"FallbackCopyOfAnEarlierOutageIsNotWrittenOver", 107304951},
+		{"LateRenewalOfAnUnknownRecordLeavesNoPhantomInTheIndex", 216571498},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var out chkOutcome

@@ -155,7 +155,16 @@ func (s *Session) write(ctx context.Context) error {
 			s.changes.Created = s.data.Created
 		}
 		if s.oldKey != "" {
-			err = m.renew(ctx, s.oldKey, s.version, s.key, blob, exp, s.data.UserID, s.data.Deadline, w)
+			// A renewal of a record in an unknown state does not index
+			// the new key itself: carried out late on the primary after
+			// the session took another ID, it would leave a phantom
+			// session in the user's list. The commit indexes it after.
+			user := s.data.UserID
+			s.indexAfterRenew = s.version == 0
+			if s.indexAfterRenew {
+				user = ""
+			}
+			err = m.renew(ctx, s.oldKey, s.version, s.key, blob, exp, user, s.data.Deadline, w)
 			if err == nil {
 				s.version = 1
 			}
@@ -369,7 +378,7 @@ func (s *Session) updateUserIndex(ctx context.Context, renewed, created bool) er
 	if user == "" {
 		return errors.Join(errs...)
 	}
-	if !renewed && (created || user != s.loadedUID || !deadline.Equal(s.loadedDeadline)) {
+	if (renewed && s.indexAfterRenew) || (!renewed && (created || user != s.loadedUID || !deadline.Equal(s.loadedDeadline))) {
 		if err := ui.AddUserKey(ctx, user, s.key, deadline); err != nil {
 			errs = append(errs, wrapStore("user index", err))
 		}

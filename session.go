@@ -52,6 +52,8 @@ type Session struct {
 	failed         bool // saving failed before the response: the error handler answered
 	hijacked       bool
 	toldDegraded   bool // Degraded returned true to the handler
+	// indexAfterRenew: the last renewal left the user index to the commit.
+	indexAfterRenew bool
 }
 
 // base says what a session is built on.
