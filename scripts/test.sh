@@ -11,6 +11,11 @@ cd "$(dirname "$0")/.."
 
 STATICCHECK_VERSION=v0.8.2
 FUZZTIME=${FUZZTIME:-10s}
+# The consistency checker (TestCheckerMemory, TestCheckerRedis) replays a
+# fixed series of seeds here, so that a run can be reproduced; plain
+# `go test -run TestChecker .` searches new seeds every time, and
+# -checker.duration=1h searches longer.
+export CHECKER_SEEDS_FROM=${CHECKER_SEEDS_FROM:-1}
 
 if ! command -v redis-server >/dev/null 2>&1; then
 	echo "warning: redis-server not found: the Redis tests will be skipped" >&2
