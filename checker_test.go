@@ -85,7 +85,14 @@ func chkBudget(def time.Duration) time.Duration {
 	return def
 }
 
-func chkIgnore() map[string]bool { return flagSet(*chkIgnoreFlag) }
+// chkIgnore is -checker.ignore, or else $CHECKER_IGNORE (the test
+// script's list of open bugs it looks past).
+func chkIgnore() map[string]bool {
+	if *chkIgnoreFlag == "" {
+		return flagSet(os.Getenv("CHECKER_IGNORE"))
+	}
+	return flagSet(*chkIgnoreFlag)
+}
 
 func flagSet(list string) map[string]bool {
 	set := map[string]bool{}
