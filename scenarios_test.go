@@ -452,10 +452,12 @@ func TestTouchIntervalAndIdleTimeout(t *testing.T) {
 	if !errors.Is(err, session.ErrInvalidConfig) {
 		t.Fatalf("touch interval = idle timeout: %v", err)
 	}
-	r := newRig(t, 5, session.WithIdleTimeout(400*time.Millisecond))
+	// Idle 2 s with the default 1-minute interval: reads every 250 ms
+	// keep the session alive well past its idle timeout.
+	r := newRig(t, 5, session.WithIdleTimeout(2*time.Second))
 	c := r.must(nil, set("x"))
-	for range 8 {
-		time.Sleep(100 * time.Millisecond)
+	for range 16 {
+		time.Sleep(250 * time.Millisecond)
 		wantState(t, r, c, "", "x")
 	}
 }
