@@ -83,8 +83,9 @@ func WithLogger(l *slog.Logger) Option {
 // WithCrossOriginProtection sets the cross-origin check of the handler's
 // requests, for example one with trusted origins added
 // (CrossOriginProtection.AddTrustedOrigin) when the administration page is
-// served from another origin. The default is http.NewCrossOriginProtection
-// with a deny handler that answers 403 with a JSON error. The check is
+// served from another origin. The handler calls its Check method and
+// answers a refused request itself (403, with a JSON error); c is not
+// changed. The default is http.NewCrossOriginProtection(). The check is
 // never switched off: the state-changing endpoints are what a cross-site
 // request forgery would aim at.
 func WithCrossOriginProtection(c *http.CrossOriginProtection) Option {
@@ -121,9 +122,6 @@ func New(m *session.Manager, authorize Authorizer, opts ...Option) (*Handler, er
 	}
 	if h.cop == nil {
 		h.cop = http.NewCrossOriginProtection()
-		h.cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			writeError(w, http.StatusForbidden, "cross-origin request refused")
-		}))
 	}
 	h.routes = map[string]map[string]route{
 		"/health":          {http.MethodGet: h.health},
@@ -149,27 +147,29 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, "forbidden")
 		return
 	}
-	h.cop.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		methods, found := h.routes[r.URL.Path]
-		if !found {
-			writeError(w, http.StatusNotFound, "not found")
-			return
+	if err := h.cop.Check(r); err != nil {
+		writeError(w, http.StatusForbidden, "cross-origin request refused")
+		return
+	}
+	methods, found := h.routes[r.URL.Path]
+	if !found {
+		writeError(w, http.StatusNotFound, "not found")
+		return
+	}
+	serve, found := methods[r.Method]
+	if !found {
+		allow := make([]string, 0, len(methods))
+		for m := range methods {
+			allow = append(allow, m)
 		}
-		serve, found := methods[r.Method]
-		if !found {
-			allow := make([]string, 0, len(methods))
-			for m := range methods {
-				allow = append(allow, m)
-			}
-			sort.Strings(allow)
-			w.Header().Set("Allow", strings.Join(allow, ", "))
-			writeError(w, http.StatusMethodNotAllowed, "method not allowed")
-			return
-		}
-		ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
-		defer cancel()
-		serve(w, r.WithContext(ctx), operator)
-	})).ServeHTTP(w, r)
+		sort.Strings(allow)
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		writeError(w, http.StatusMethodNotAllowed, "method not allowed")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
+	defer cancel()
+	serve(w, r.WithContext(ctx), operator)
 }
 
 // health serves GET /health: Manager.Health.
@@ -290,7 +290,10 @@ func (h *Handler) sessions(w http.ResponseWriter, r *http.Request, _ string) {
 	for i, in := range infos {
 		out[i] = sessionJSON{Name: h.m.AuditName(in.Handle), Created: in.Created.UTC(), LastSeen: in.LastSeen.UTC(), Expires: in.Expires.UTC(), Persistent: in.Persistent}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"user": user, "sessions": out})
+	writeJSON(w, http.StatusOK, struct {
+		User     string        `json:"user"`
+		Sessions []sessionJSON `json:"sessions"`
+	}{user, out})
 }
 
 // revokeSessionRequest is the body of POST /sessions/revoke.
