@@ -1,6 +1,7 @@
 package main
 
 import (
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -17,6 +18,19 @@ func adminGet(e *httpexpect.Expect, path string) *httpexpect.Response {
 // adminPost posts JSON to the admin API, as the page's script does.
 func adminPost(e *httpexpect.Expect, path string, body any) *httpexpect.Response {
 	return e.POST("/admin/api"+path).WithJSON(body).WithHeader("Sec-Fetch-Site", "same-origin").Expect()
+}
+
+func TestAdminUserFromEnv(t *testing.T) {
+	logger := slog.New(slog.DiscardHandler)
+	env := map[string]string{"ADMIN_USER": "alice", "SESSION_SECRET": string(testSecret)}
+	cfg, err := configFromEnv(func(k string) string { return env[k] }, logger)
+	if err != nil || cfg.AdminUser != "alice" {
+		t.Fatalf("configFromEnv = %+v, %v; want AdminUser alice", cfg, err)
+	}
+	delete(env, "ADMIN_USER")
+	if cfg, _ := configFromEnv(func(k string) string { return env[k] }, logger); cfg.AdminUser != "" {
+		t.Fatalf("AdminUser %q without ADMIN_USER", cfg.AdminUser)
+	}
 }
 
 func TestAdminIsOffWithoutAdminUser(t *testing.T) {
