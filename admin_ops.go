@@ -40,8 +40,9 @@ func (m *Manager) RevokeUserAs(ctx context.Context, operator, userID string, exc
 // RevokeSessionAs destroys, on behalf of operator, the one session of
 // userID whose audit name is name (Manager.AuditName of its handle: the
 // name under which the audit log records it, short enough to read out on a
-// call). It reports whether such a live session was found and revoked; the
-// session's next request starts a fresh, anonymous session. Its audit
+// call). It reports whether such a live session was found and revoked (an
+// empty name matches none); the session's next request starts a fresh,
+// anonymous session. Its audit
 // record is a "user_revoked" event with the session's name, the attribute
 // "operator" (as given, not hashed) and the cause "admin". operator must
 // not be empty (ErrNoOperator).
