@@ -29,6 +29,7 @@ import (
 //	recovered        audit level      session: primary store recovered
 //	tampered_cookie  Warn             session: rejected session token
 //	undecodable      Warn             session: stored session cannot be decoded
+//	csrf_rejected    Warn             session: request refused by the CSRF check
 //
 // The audit level defaults to slog.LevelDebug, so that with a handler at
 // the usual Info level only the security events are written. Every record
@@ -128,6 +129,7 @@ var auditMessages = [...]string{
 	EventUserRevoked:    "session: user sessions revoked",
 	EventFailover:       "session: store failed over to the fallback",
 	EventRecovered:      "session: primary store recovered",
+	EventCSRFRejected:   "session: request refused by the CSRF check",
 }
 
 func (e Event) auditMessage() string {
