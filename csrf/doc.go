@@ -44,8 +44,8 @@
 // never leaves the server. It is made when a page first asks for a token
 // (Token, TemplateField): such a page gives its visitor a session.
 //
-// BREACH: a token is the secret XOR a fresh 32-byte one-time pad, followed
-// by the pad, so it differs in every response while all of them stay
+// BREACH: a token is a fresh 32-byte one-time pad followed by the secret
+// XOR the pad, so it differs in every response while all of them stay
 // valid. An attacker who measures the compressed size of responses that
 // reflect their input cannot recover a value that changes every time.
 //
