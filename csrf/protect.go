@@ -143,6 +143,9 @@ func (p *Protector) Field() string { return p.field }
 // (see Token), to put inside every form that posts to a protected handler:
 //
 //	<input type="hidden" name="csrf_token" value="…">
+//
+// Like Token, call it before the response is committed, and only on pages
+// that have a form: it gives a visitor without a session one.
 func (p *Protector) TemplateField(r *http.Request) (template.HTML, error) {
 	tok, err := Token(r)
 	if err != nil {
