@@ -40,8 +40,8 @@
 // default, without the token).
 //
 // What the secret is: 32 bytes from crypto/rand, kept in the session under
-// SessionKey, so it is stored encrypted with the rest of the session and
-// never leaves the server. It is made when a page first asks for a token
+// SessionKey: stored with the rest of the session (encrypted, when the
+// manager has a secret or a keyring) and never sent to the client. It is made when a page first asks for a token
 // (Token, TemplateField): such a page gives its visitor a session.
 //
 // BREACH: a token is a fresh 32-byte one-time pad followed by the secret
