@@ -106,7 +106,8 @@ func WithAuditLevel(level slog.Leveler) Option {
 }
 
 // WithSecurityAuditLevel sets the level of the security audit events (a
-// rejected cookie or token, a stored session that cannot be decoded). The
+// rejected cookie or token, a stored session that cannot be decoded, a
+// request refused by a CSRF check). The
 // default is slog.LevelWarn. These events are what an attack or a key
 // misconfiguration looks like; lowering their level hides them.
 func WithSecurityAuditLevel(level slog.Leveler) Option {
