@@ -29,6 +29,7 @@ import (
 //	recovered        audit level      session: primary store recovered
 //	tampered_cookie  Warn             session: rejected session token
 //	undecodable      Warn             session: stored session cannot be decoded
+//	csrf_rejected    Warn             session: request refused by the CSRF check
 //
 // The audit level defaults to slog.LevelDebug, so that with a handler at
 // the usual Info level only the security events are written. Every record
@@ -105,7 +106,8 @@ func WithAuditLevel(level slog.Leveler) Option {
 }
 
 // WithSecurityAuditLevel sets the level of the security audit events (a
-// rejected cookie or token, a stored session that cannot be decoded). The
+// rejected cookie or token, a stored session that cannot be decoded, a
+// request refused by a CSRF check). The
 // default is slog.LevelWarn. These events are what an attack or a key
 // misconfiguration looks like; lowering their level hides them.
 func WithSecurityAuditLevel(level slog.Leveler) Option {
@@ -128,6 +130,7 @@ var auditMessages = [...]string{
 	EventUserRevoked:    "session: user sessions revoked",
 	EventFailover:       "session: store failed over to the fallback",
 	EventRecovered:      "session: primary store recovered",
+	EventCSRFRejected:   "session: request refused by the CSRF check",
 }
 
 func (e Event) auditMessage() string {

@@ -19,6 +19,7 @@ const (
 	EventUserRevoked                     // sessions of a user were revoked
 	EventFailover                        // the fail-over store (WithFailover) switched to its fallback
 	EventRecovered                       // its primary store is back; degraded mode ended
+	EventCSRFRejected                    // a request failed a CSRF check (package csrf)
 )
 
 var eventNames = [...]string{
@@ -31,6 +32,7 @@ var eventNames = [...]string{
 	EventUserRevoked:    "user_revoked",
 	EventFailover:       "failover",
 	EventRecovered:      "recovered",
+	EventCSRFRejected:   "csrf_rejected",
 }
 
 // Events returns every Event a Manager reports, in order, so that
@@ -44,10 +46,11 @@ func Events() []Event {
 }
 
 // Security reports whether e is a security event (a tampered cookie or
-// token, an undecodable stored session): something an attacker or a
-// misconfiguration may cause, audited at Warn level by default.
+// token, an undecodable stored session, a request refused by a CSRF
+// check): something an attacker or a misconfiguration may cause, audited
+// at Warn level by default.
 func (e Event) Security() bool {
-	return e == EventTamperedCookie || e == EventUndecodable
+	return e == EventTamperedCookie || e == EventUndecodable || e == EventCSRFRejected
 }
 
 // String returns the event's name, for example "created".

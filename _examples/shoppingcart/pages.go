@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"embed"
+	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sessionkit/session"
+	"github.com/sessionkit/session/csrf"
 )
 
 //go:embed templates/*.html
@@ -42,6 +44,9 @@ type page struct {
 	CartCount int
 	Degraded  bool
 	Flash     *flash
+	// CSRF is the hidden input with the token that every form of the
+	// page carries (empty on pages without a form).
+	CSRF template.HTML
 
 	// Catalog.
 	Products []Product
@@ -138,6 +143,12 @@ func (a *app) render(w http.ResponseWriter, r *http.Request, name string, status
 			p.Flash = &f
 		}
 	}
+	if hasForms(name, p) {
+		if p.CSRF, err = a.csrf.TemplateField(r); err != nil {
+			a.pageSessionError(w, r, err)
+			return
+		}
+	}
 	// Save now rather than when the page is written, so that the banner
 	// also reflects a save that went to the fallback store. A failed save
 	// is answered by the middleware's error handler.
@@ -158,6 +169,47 @@ func (a *app) writePage(w http.ResponseWriter, r *http.Request, name string, sta
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	w.Write(buf.Bytes())
+}
+
+// hasForms reports whether page name, filled with p, has a form that posts
+// (and so needs a token). Only those pages give a visitor who has none a
+// session: the catalog (its "Add to cart" buttons) and the login page; the
+// others have forms only for visitors who already have a session.
+func hasForms(name string, p *page) bool {
+	switch {
+	case p.User != "": // the header's "Log out" button
+		return true
+	case name == "catalog.html", name == "login.html":
+		return true
+	case name == "cart.html":
+		return len(p.Cart.Items) > 0
+	}
+	return false
+}
+
+// newCSRF returns the check of the pages' forms: every form carries a
+// token of the visitor's session (page.CSRF), and a form post without one
+// is refused with 403.
+func (a *app) newCSRF() (*csrf.Protector, error) {
+	return csrf.New(csrf.WithErrorHandler(a.csrfFailed), csrf.WithMaxFormSize(maxBodyBytes))
+}
+
+// form returns h, handling a form post of the pages, behind the CSRF
+// check. The JSON API is not behind it (see routes).
+func (a *app) form(h http.HandlerFunc) http.Handler { return a.csrf.Middleware(h) }
+
+// csrfFailed answers a form post that the CSRF check refused (the refusal
+// is already in the audit log and the metrics), or whose session or form
+// could not be read.
+func (a *app) csrfFailed(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, csrf.ErrRejected):
+		a.renderError(w, r, http.StatusForbidden, "This form has expired or did not come from this shop. Go back, reload the page and try again.")
+	case errors.Is(err, csrf.ErrBadForm):
+		http.Error(w, "bad form", http.StatusBadRequest)
+	default:
+		a.pageSessionError(w, r, err)
+	}
 }
 
 // renderError shows an error page.
@@ -312,6 +364,13 @@ func (a *app) formLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	s := session.MustFromContext(r.Context())
 	if err := a.login(s, user, r.PostFormValue("remember") != ""); err != nil {
+		a.pageSessionError(w, r, err)
+		return
+	}
+	// A login ends the tokens of the forms served before it. A change of
+	// user does that by itself; Rotate also covers a login to the account
+	// that was already signed in.
+	if err := csrf.Rotate(r); err != nil {
 		a.pageSessionError(w, r, err)
 		return
 	}

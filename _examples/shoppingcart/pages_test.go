@@ -1,6 +1,9 @@
 package main
 
 import (
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -9,11 +12,29 @@ import (
 	"github.com/gavv/httpexpect/v2"
 )
 
-// form posts a form like a browser of the shop's own origin does.
+// tokenPattern finds the CSRF token of a page's forms.
+const tokenPattern = `name="csrf_token" value="([A-Za-z0-9_-]+)"`
+
+// pageToken returns the CSRF token of the forms on the page at path.
+func pageToken(e *httpexpect.Expect, path string) string {
+	return e.GET(path).Expect().Status(http.StatusOK).Body().Match(tokenPattern).Submatch(1).NotEmpty().Raw()
+}
+
+// form posts a form like a browser of the shop's own origin does: with the
+// token of the visitor's forms, read from the login page (which gives a
+// visitor without a session one).
 func form(e *httpexpect.Expect, path string, fields map[string]string) *httpexpect.Response {
+	return formWithToken(e, path, pageToken(e, "/login"), fields)
+}
+
+// formWithToken posts a form with the given token ("": none).
+func formWithToken(e *httpexpect.Expect, path, token string, fields map[string]string) *httpexpect.Response {
 	req := e.POST(path)
 	for k, v := range fields {
 		req = req.WithFormField(k, v)
+	}
+	if token != "" {
+		req = req.WithFormField("csrf_token", token)
 	}
 	return req.WithHeader("Sec-Fetch-Site", "same-origin").Expect()
 }
@@ -23,10 +44,15 @@ func TestCatalogPages(t *testing.T) {
 	e := s.expect()
 	r := e.GET("/").Expect().Status(http.StatusOK)
 	r.HasContentType("text/html")
-	r.Header("Set-Cookie").IsEmpty() // browsing costs no session
+	// The "Add to cart" forms carry a CSRF token of the visitor's
+	// session, so the catalog gives its visitor a session.
+	r.Cookie(cookieName).Value().NotEmpty()
 	body := r.Body().Raw()
 	if n := strings.Count(body, `class="product"`); n != productsPerPage {
 		t.Errorf("%d products on page 1, want %d", n, productsPerPage)
+	}
+	if n := strings.Count(body, `<input type="hidden" name="csrf_token" value="`); n != productsPerPage {
+		t.Errorf("%d forms with a token on page 1, want %d", n, productsPerPage)
 	}
 	for _, want := range []string{"Page 1 of 5", `id="product-p001"`, "Classic Wool Socks", money(priceOf("Classic Wool Socks")), `id="cart-count" class="badge">0<`, `id="login-link"`} {
 		if !strings.Contains(body, want) {
@@ -44,11 +70,14 @@ func TestCatalogPages(t *testing.T) {
 
 func TestCartPagesWithForms(t *testing.T) {
 	s := startShop(t, config{})
-	e := s.expect()
+	c := s.client()
+	e := s.expectWith(c)
 
 	r := form(e, "/cart/add", map[string]string{"productId": "p003", "return": "/?page=1#product-p003"})
 	r.Status(http.StatusSeeOther).Header("Location").IsEqual("/?page=1#product-p003")
-	r.Cookie(cookieName).Value().NotEmpty()
+	if s.sessionCookie(c) == "" {
+		t.Fatal("no session cookie after adding to the cart")
+	}
 	p3, _ := s.app.catalog.Product("p003")
 	page := e.GET("/").Expect().Status(http.StatusOK).Body()
 	page.Contains("Added " + p3.Name + " to your cart.").Contains(`id="cart-count" class="badge">1<`)
@@ -159,4 +188,104 @@ func TestStaticFilesAndErrorPages(t *testing.T) {
 	r.Header("Content-Security-Policy").Contains("default-src 'self'")
 	r.Header("X-Content-Type-Options").IsEqual("nosniff")
 	e.DELETE("/cart").Expect().Status(http.StatusMethodNotAllowed).HasContentType("text/html")
+}
+
+func TestFormsNeedTheTokenOfTheirSession(t *testing.T) {
+	s := startShop(t, config{})
+	victim := s.expect()
+	attacker := s.expect()
+	victimToken := pageToken(victim, "/")
+	attackerToken := pageToken(attacker, "/") // valid, for the attacker's session
+	var forged [64]byte
+	rand.Read(forged[:])
+	forgedToken := base64.RawURLEncoding.EncodeToString(forged[:])
+
+	posts := []struct {
+		path   string
+		fields map[string]string
+	}{
+		{"/cart/add", map[string]string{"productId": "p001"}},
+		{"/cart/update", map[string]string{"productId": "p001", "quantity": "5"}},
+		{"/cart/remove", map[string]string{"productId": "p001"}},
+		{"/login", map[string]string{"username": "alice", "password": "wonderland"}},
+		{"/logout", nil},
+		{"/sessions/revoke-others", nil},
+	}
+	tokens := map[string]string{"no token": "", "another session's token": attackerToken, "a forged token": forgedToken, "a malformed token": "x" + victimToken}
+	refused := 0
+	for what, tok := range tokens {
+		for _, p := range posts {
+			r := formWithToken(victim, p.path, tok, p.fields)
+			r.Status(http.StatusForbidden).HasContentType("text/html")
+			r.Body().Contains("This form has expired or did not come from this shop.")
+			refused++
+			if t.Failed() {
+				t.Fatalf("%s to %s", what, p.path)
+			}
+		}
+	}
+	// Nothing happened to the victim's session.
+	if c := getCart(victim); c.Count != 0 {
+		t.Errorf("the refused forms changed the cart: %+v", c)
+	}
+	expectError(victim.GET("/api/me").Expect(), http.StatusUnauthorized)
+	victim.GET("/").Expect().Status(http.StatusOK).Body().Contains(`id="cart-count" class="badge">0<`)
+
+	// Login CSRF: a visitor without a session is not logged in by a
+	// forged login form.
+	fresh := s.expect()
+	formWithToken(fresh, "/login", "", map[string]string{"username": "alice", "password": "wonderland"}).Status(http.StatusForbidden)
+	formWithToken(fresh, "/login", attackerToken, map[string]string{"username": "alice", "password": "wonderland"}).Status(http.StatusForbidden)
+	refused += 2
+	expectError(fresh.GET("/api/me").Expect(), http.StatusUnauthorized)
+
+	// Each refusal is a security event, in the log and the metrics.
+	if n := strings.Count(s.logs.String(), "event=csrf_rejected"); n != refused {
+		t.Errorf("%d csrf_rejected records in the log, want %d", n, refused)
+	}
+	victim.GET("/metrics").Expect().Status(http.StatusOK).Body().
+		Contains(fmt.Sprintf(`session_events_total{event="csrf_rejected"} %d`, refused))
+
+	// The victim's own token works.
+	formWithToken(victim, "/cart/add", victimToken, map[string]string{"productId": "p001"}).Status(http.StatusSeeOther)
+	if c := getCart(victim); c.Count != 1 {
+		t.Errorf("the cart after a valid form: %+v", c)
+	}
+}
+
+func TestLoginEndsTheFormTokens(t *testing.T) {
+	s := startShop(t, config{})
+	e := s.expect()
+	before := pageToken(e, "/login")
+	formWithToken(e, "/login", before, map[string]string{"username": "alice", "password": "wonderland"}).Status(http.StatusSeeOther)
+	formWithToken(e, "/cart/add", before, map[string]string{"productId": "p001"}).Status(http.StatusForbidden)
+	alice := pageToken(e, "/cart")
+	formWithToken(e, "/cart/add", alice, map[string]string{"productId": "p001"}).Status(http.StatusSeeOther)
+
+	// Logging in again to the same account ends them too.
+	formWithToken(e, "/login", alice, map[string]string{"username": "alice", "password": "wonderland"}).Status(http.StatusSeeOther)
+	formWithToken(e, "/cart/add", alice, map[string]string{"productId": "p002"}).Status(http.StatusForbidden)
+	again := pageToken(e, "/cart")
+	formWithToken(e, "/logout", again, nil).Status(http.StatusSeeOther)
+	formWithToken(e, "/cart/add", again, map[string]string{"productId": "p002"}).Status(http.StatusForbidden)
+	if c := getCart(e); c.Count != 0 {
+		t.Errorf("cart after logout: %+v", c)
+	}
+}
+
+// The JSON API is not behind the token check: its clients (scripts of the
+// shop's pages, other programs) send JSON with the session cookie and no
+// token, and browsers' cross-origin requests to it are refused by
+// CrossOriginProtection (TestCrossOriginPostsAreRefused).
+func TestAPINeedsNoToken(t *testing.T) {
+	s := startShop(t, config{})
+	e := s.expect()
+	add(e, "p001", 2)
+	login(e, "alice", "wonderland")
+	e.DELETE("/api/cart/items/p001").Expect().Status(http.StatusOK)
+	e.POST("/api/sessions/revoke-others").Expect().Status(http.StatusOK)
+	e.POST("/api/logout").Expect().Status(http.StatusNoContent)
+	if strings.Contains(s.logs.String(), "csrf_rejected") {
+		t.Error("an API request was refused by the CSRF check")
+	}
 }
