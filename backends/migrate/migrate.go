@@ -18,6 +18,7 @@
 package migrate
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -394,9 +395,7 @@ func (s *Store) Save(ctx context.Context, key string, blob []byte, expiry time.T
 	case err == nil:
 		return v, nil
 	case errors.Is(err, errMirrorBehind):
-		if cur, found, lerr := auth.Load(ctx, key); lerr == nil && found && cur.Version > v {
-			// A later write through this store is being copied: ours is
-			// in its history.
+		if s.superseded(ctx, auth, key, v, blob) {
 			return v, nil
 		}
 		s.c.mirrorConflicts.Add(1)
@@ -409,6 +408,18 @@ func (s *Store) Save(ctx context.Context, key string, blob []byte, expiry time.T
 			backends.ErrOutcomeUnknown, errors.Join(err, derr))}
 	}
 	return v, nil
+}
+
+// superseded reports whether the new store holding version v or a later
+// one is consistent with our write of blob at v to auth: a later write
+// through auth is being copied (ours is in its history), or the new store's
+// copy of v is ours (copied by a concurrent repair).
+func (s *Store) superseded(ctx context.Context, auth backends.Store, key string, v uint64, blob []byte) bool {
+	if cur, found, err := auth.Load(ctx, key); err == nil && found && cur.Version > v {
+		return true
+	}
+	cur, found, err := s.new.Load(ctx, key)
+	return err == nil && found && cur.Version == v && bytes.Equal(cur.Blob, blob)
 }
 
 // Touch extends the expiry in the stores the key's phase writes. A failed
