@@ -415,11 +415,17 @@ func (s *Store) Save(ctx context.Context, key string, blob []byte, expiry time.T
 // through auth is being copied (ours is in its history), or the new store's
 // copy of v is ours (copied by a concurrent repair).
 func (s *Store) superseded(ctx context.Context, auth backends.Store, key string, v uint64, blob []byte) bool {
-	if cur, found, err := auth.Load(ctx, key); err == nil && found && cur.Version > v {
-		return true
-	}
+	// The new store first: its versions come from the old store's writes,
+	// so once it holds a later version, the old store holds one too.
 	cur, found, err := s.new.Load(ctx, key)
-	return err == nil && found && cur.Version == v && bytes.Equal(cur.Blob, blob)
+	if err != nil || !found {
+		return false
+	}
+	if cur.Version == v {
+		return bytes.Equal(cur.Blob, blob)
+	}
+	cur, found, err = auth.Load(ctx, key)
+	return err == nil && found && cur.Version > v
 }
 
 // Touch extends the expiry in the stores the key's phase writes. A failed
