@@ -59,7 +59,10 @@ var prefixes atomic.Int64
 // redisPair returns two redisstore stores, one per server, under a prefix
 // no other test uses.
 func redisPair(t *testing.T, a, b *redis.Client) (old, new *redisstore.Store) {
-	p := fmt.Sprintf("t%d:", prefixes.Add(1))
+	return redisPairOn(t, a, b, fmt.Sprintf("t%d:", prefixes.Add(1)))
+}
+
+func redisPairOn(t *testing.T, a, b *redis.Client, p string) (old, new *redisstore.Store) {
 	var err error
 	if old, err = redisstore.New(a, redisstore.WithPrefix(p), redisstore.WithTimeout(5*time.Second)); err != nil {
 		t.Fatal(err)

@@ -152,7 +152,7 @@ func New(old, new backends.Store, initial State, opts ...Option) (*Store, error)
 	s.source.Store("initial")
 	s.changed.Store(time.Now().UnixNano())
 	if s.interval > 0 {
-		ctx, cancel := context.WithTimeout(context.Background(), s.interval)
+		ctx, cancel := context.WithTimeout(context.Background(), max(s.interval, time.Second))
 		_ = s.Poll(ctx)
 		cancel()
 		s.stop, s.done = make(chan struct{}), make(chan struct{})
@@ -227,7 +227,7 @@ func (s *Store) pollLoop() {
 		case <-s.stop:
 			return
 		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), s.interval)
+			ctx, cancel := context.WithTimeout(context.Background(), max(s.interval, time.Second))
 			if err := s.Poll(ctx); err != nil {
 				s.logger.Warn("session migration: reading the control record failed; keeping the current state",
 					"state", s.State().String(), "error", err)

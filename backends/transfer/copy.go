@@ -111,6 +111,10 @@ type Stats struct {
 	Expired int64 `json:"expired"`
 	// Indexed records got a user index entry in the destination.
 	Indexed int64 `json:"indexed"`
+	// Vanished records were gone from the source right after they were
+	// copied (ended by the application meanwhile); their copies were
+	// removed again.
+	Vanished int64 `json:"vanished"`
 	// Deleted records were removed from the source (DeleteAfter).
 	Deleted int64 `json:"deleted"`
 	// Cursor resumes the operation where it stopped.
@@ -157,7 +161,11 @@ func decodeCursor(c string) (int64, error) {
 }
 
 // Copy copies every live record of src to dst, by iteration (SCAN on
-// Redis), in batches. See Options for what happens to records dst holds,
+// Redis), in batches. It is safe while the application serves sessions from
+// src (the backfill of a migration): after each copy it reads the source
+// again and removes the copy of a record the application ended meanwhile
+// (counted in Vanished); without DeleteAfter that costs a second read per
+// record. See Options for what happens to records dst holds,
 // to the source afterwards, and to user index entries.
 //
 // Copy stops when ctx ends and returns the statistics so far, whose Cursor
@@ -203,6 +211,9 @@ func Copy(ctx context.Context, dst, src backends.Store, opts Options) (Stats, er
 				mode = ReplaceOlder // written by the earlier run already
 			}
 			held := w.write(ctx, &st, key, rec, nil, mode)
+			if held && !opts.DeleteAfter {
+				w.recheck(ctx, &st, src, key, rec)
+			}
 			if held && opts.DeleteAfter {
 				if _, err := src.Save(ctx, key, nil, time.Unix(1, 0), rec.Version); err == nil {
 					st.Deleted++
@@ -242,6 +253,27 @@ type writer struct {
 	imp   backends.Importer
 	mode  Mode
 	users UserFunc
+}
+
+// recheck makes Copy safe while the application runs: after rec was
+// written, it reads the source again, and if the source lost the record
+// meanwhile (a logout, a renewal), it deletes the copy if it is still the
+// one written. A copy thus never brings back a session the application
+// ended during the copy.
+func (w *writer) recheck(ctx context.Context, st *Stats, src backends.Store, key string, rec backends.Record) {
+	cur, found, err := src.Load(ctx, key)
+	if err != nil {
+		st.fail(fmt.Errorf("transfer: check %q in the source after the copy: %w", key, err))
+		return
+	}
+	if found && cur.Version >= rec.Version {
+		return
+	}
+	if _, err := w.dst.Save(ctx, key, nil, time.Unix(1, 0), rec.Version); err != nil && !backends.IsConflict(err) {
+		st.fail(fmt.Errorf("transfer: remove the copy of %q, gone from the source: %w", key, err))
+		return
+	}
+	st.Vanished++
 }
 
 // index is a user index entry known in advance (from a backup line).
