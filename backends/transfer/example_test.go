@@ -9,6 +9,7 @@ import (
 
 	"github.com/sessionkit/session/backends/memstore"
 	"github.com/sessionkit/session/backends/transfer"
+	"github.com/sessionkit/session/codec"
 )
 
 func ExampleCopy() {
@@ -73,4 +74,27 @@ func ExampleVerify() {
 `))
 	fmt.Println(n, err)
 	// Output: 1 transfer: backup line 3: stream ends without its end line (truncated)
+}
+
+// SecretUsers carries user index entries for an application configured
+// with session.WithSecret: pass the same secrets, newest first.
+func ExampleSecretUsers() {
+	ctx := context.Background()
+	src, _ := memstore.New(memstore.Options{})
+	dst, _ := memstore.New(memstore.Options{})
+	users, err := transfer.SecretUsers([]byte("the application secret, at least 32 bytes long"))
+	if err != nil {
+		panic(err)
+	}
+	st, err := transfer.Copy(ctx, dst, src, transfer.Options{Users: users})
+	fmt.Println(st.Copied, st.Indexed, err)
+	// Output: 0 0 <nil>
+}
+
+func ExampleCodecUsers() {
+	kr, _ := codec.NewKeyring(codec.AESGCM, codec.Key{ID: 1, Secret: []byte("0123456789abcdef0123456789abcdef")})
+	p, _ := codec.New(codec.WithKeyring(kr)) // the keyring given to session.WithKeyring
+	opts := transfer.Options{Users: transfer.CodecUsers(p)}
+	fmt.Println(opts.Users != nil)
+	// Output: true
 }

@@ -64,6 +64,12 @@ func newShop(t *testing.T, st backends.Store) *shop {
 	return &shop{m: m, srv: srv}
 }
 
+func newTLS(t *testing.T, h http.Handler) *httptest.Server {
+	srv := httptest.NewTLSServer(h)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
 func (s *shop) cart(t *testing.T, c *http.Client) []string {
 	resp, err := c.Get(s.srv.URL + "/cart")
 	if err != nil {
