@@ -307,6 +307,19 @@ func (s *Store) syncKey(ctx context.Context, key string) error {
 		}
 		if written {
 			s.c.copied.Add(1)
+			continue
+		}
+		// The standby has this version or a later one; bring a touch
+		// (a new expiry, same version) across.
+		cur, sfound, err := sb.st.Load(ctx, key)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if sfound && cur.Version == rec.Version && !cur.Expiry.Equal(rec.Expiry) {
+			if err := sb.st.Touch(ctx, key, rec.Expiry); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	cur, found, err := s.primary.Load(ctx, key)

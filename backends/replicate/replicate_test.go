@@ -143,3 +143,24 @@ func TestStandbysConverge(t *testing.T) {
 	}
 	t.Logf("stats: %+v", r.Stats())
 }
+
+func TestTouchReachesTheStandby(t *testing.T) {
+	ctx := t.Context()
+	primary, standby := newMem(t), newMem(t)
+	r := newRep(t, primary, []backends.Store{standby}, replicate.WithAntiEntropy(0, 10))
+	exp := time.Now().Add(time.Hour).Round(time.Millisecond)
+	if _, err := r.Save(ctx, "k", []byte("x"), exp, 0); err != nil {
+		t.Fatal(err)
+	}
+	later := exp.Add(30 * time.Minute)
+	if err := r.Touch(ctx, "k", later); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rec, found, err := standby.Load(ctx, "k")
+	if err != nil || !found || !rec.Expiry.Equal(later) || rec.Version != 1 {
+		t.Fatalf("standby: %v %v v%d expiry %v, want v1 expiry %v", found, err, rec.Version, rec.Expiry, later)
+	}
+}

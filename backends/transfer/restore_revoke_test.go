@@ -48,8 +48,12 @@ func newShop(t *testing.T, st backends.Store) *shop {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
 		s := session.MustFromContext(r.Context())
-		if err := s.SetUser(r.FormValue("u")); err == nil {
+		err := s.SetUser(r.FormValue("u"))
+		if err == nil {
 			err = s.Renew()
+		}
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
 		}
 	})
 	mux.HandleFunc("POST /add", func(w http.ResponseWriter, r *http.Request) {
