@@ -18,8 +18,10 @@ const DefaultControlKey = "sessionkit-migration-control"
 // written without one); every Publish renews it.
 const controlLifetime = 10 * 365 * 24 * time.Hour
 
-// ErrSkipsPhase is returned by Publish when the new state is more than one
-// phase away from the stored one. Instances learn of a published state only
+// ErrSkipsPhase is returned by Publish when a session could be more than
+// one phase away from where it is now: the new state skips a phase, or
+// leaves the phase before a partial rollout behind (finish the rollout at
+// 100% first). Instances learn of a published state only
 // at their next poll, so for up to one poll interval some run the old state
 // and some the new one; adjacent phases are safe to mix, phases further
 // apart are not. Publish with force set skips the check.
@@ -45,7 +47,9 @@ func Publish(ctx context.Context, store backends.Store, key string, st State, fo
 		if err != nil {
 			return State{}, err
 		}
-		if !force && (st.lowest() < prev.lowest()-1 || st.Phase > prev.Phase+1 || st.Phase < prev.Phase-1) {
+		// While instances switch, a session may be in any phase of either
+		// state: those must be at most one phase apart.
+		if !force && max(prev.Phase, st.Phase)-min(prev.lowest(), st.lowest()) > 1 {
 			return prev, fmt.Errorf("%w: from %v to %v", ErrSkipsPhase, prev, st)
 		}
 		_, err = store.Save(ctx, key, blob, time.Now().Add(controlLifetime), version)
