@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sessionkit/session"
+	"github.com/sessionkit/session/backends"
 	"github.com/sessionkit/session/backends/migrate"
 	"github.com/sessionkit/session/backends/transfer"
 	"github.com/sessionkit/session/codec"
@@ -191,13 +192,30 @@ func (d *driver) expect(dev *device, what string, cookie []*http.Cookie, want ma
 // devices of the user in every phase.
 func TestMigrationUnderLoad(t *testing.T) {
 	redistest.Require(t)
-	a, b := redistest.StartServer(t), redistest.StartServer(t)
+	t.Run("RedisToRedis", func(t *testing.T) {
+		a, b := redistest.StartServer(t), redistest.StartServer(t)
+		migrationUnderLoad(t, func(t *testing.T) (old, new backends.Store) {
+			return redisPairOn(t, redisClient(t, a), redisClient(t, b), "s:")
+		})
+	})
+	t.Run("MemoryToRedis", func(t *testing.T) {
+		// One process's memory store, seen by both instances (two
+		// handlers of one process), moved to Redis.
+		mem := newMem(t)
+		b := redistest.StartServer(t)
+		migrationUnderLoad(t, func(t *testing.T) (old, new backends.Store) {
+			_, new = redisPairOn(t, redisClient(t, b), redisClient(t, b), "s:")
+			return mem, new
+		})
+	})
+}
+
+func migrationUnderLoad(t *testing.T, stores func(t *testing.T) (old, new backends.Store)) {
 	const poll = 20 * time.Millisecond
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	var insts []*instance
 	for range 2 {
-		ca, cb := redisClient(t, a), redisClient(t, b)
-		old, new := redisPairOn(t, ca, cb, "s:")
+		old, new := stores(t)
 		mig, err := migrate.New(old, new, migrate.State{}, migrate.WithControl(poll), migrate.WithLogger(quiet))
 		if err != nil {
 			t.Fatal(err)
@@ -214,7 +232,7 @@ func TestMigrationUnderLoad(t *testing.T) {
 		insts = append(insts, &instance{mig: mig, srv: srv})
 	}
 	// The operator's view: the two stores, as a command-line tool opens them.
-	toolOld, toolNew := redisPairOn(t, redisClient(t, a), redisClient(t, b), "s:")
+	toolOld, toolNew := stores(t)
 	pipeline, err := codec.New(codec.WithKeyring(keyring(t)))
 	if err != nil {
 		t.Fatal(err)
