@@ -12,8 +12,8 @@ type counters struct {
 	head                                       atomic.Int64 // Unix ns when the change being applied was queued, 0 when idle
 }
 
-// Stats are the replication figures, for metrics (see package
-// replicate/replicateprom) and status endpoints.
+// Stats are the replication figures, for metrics (package
+// backends/opsmetrics exports them to Prometheus) and status endpoints.
 type Stats struct {
 	// QueueDepth is the number of changes waiting; QueueCapacity its bound.
 	QueueDepth    int `json:"queue_depth"`
