@@ -299,3 +299,20 @@ type UserLimiter interface {
 // expiry); if it does not, oldKey is as it was (or was deleted by someone
 // else) and the renewal can be tried again.
 var ErrOutcomeUnknown = errors.New("session store: outcome unknown")
+
+// Importer is implemented by stores that can write a record with the version
+// it already has, so that tools moving records between stores (migration,
+// replication, copy, restore) keep each record's version the same in every
+// store: a compare-and-set made against one copy then means the same thing
+// against the other.
+type Importer interface {
+	// Import writes rec under key, keeping rec.Version and rec.Expiry,
+	// when the key holds no live record or, unless onlyIfAbsent, a record
+	// with a lower version; it reports whether it wrote. A record already
+	// stored with rec.Version or a higher one is left as it is. rec.Version
+	// must not be 0, and a zero rec.Expiry is refused with ErrNoExpiry; a
+	// rec.Expiry that is not in the future writes nothing. The check and
+	// the write are one atomic step with respect to every other operation
+	// of the store.
+	Import(ctx context.Context, key string, rec Record, onlyIfAbsent bool) (written bool, err error)
+}
