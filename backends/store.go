@@ -299,3 +299,21 @@ type UserLimiter interface {
 // expiry); if it does not, oldKey is as it was (or was deleted by someone
 // else) and the renewal can be tried again.
 var ErrOutcomeUnknown = errors.New("session store: outcome unknown")
+
+type freshReadKey struct{}
+
+// WithFreshRead returns a context that asks stores to read from the place
+// that owns the record, never from a copy kept near the application (such
+// as a Redis client-side cache, see redisstore.WithNearCache) that may lag
+// behind a write made elsewhere. Stores without such a copy read as usual.
+// Use it where a read must see every write and deletion that completed
+// before it: an authorization check, a reload after a lost compare-and-set.
+func WithFreshRead(ctx context.Context) context.Context {
+	return context.WithValue(ctx, freshReadKey{}, true)
+}
+
+// IsFreshRead reports whether ctx carries WithFreshRead.
+func IsFreshRead(ctx context.Context) bool {
+	v, _ := ctx.Value(freshReadKey{}).(bool)
+	return v
+}

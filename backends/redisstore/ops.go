@@ -96,18 +96,46 @@ func foreign(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrForeignValue}, args...)...)
 }
 
-// Load returns the record stored under key. One round trip: one EVALSHA
-// that reads the version, the blob and the expiry (HMGET and PEXPIRETIME).
+// Load returns the record stored under key. One round trip: HMGET of the
+// fields v, d and e, a plain read that go-redis's client-side cache can
+// serve (see WithNearCache). With a near-cache, a context marked by
+// backends.WithFreshRead is read from the server, around the cache.
+//
+// A record written before the field e existed, or whose e has passed while
+// its key still exists (a writer that does not know e moved its expiry),
+// takes a second round trip: legacyLoadScript reads the key's own expiry and
+// stores it in e.
 func (s *Store) Load(ctx context.Context, key string) (backends.Record, bool, error) {
 	c, cancel, err := s.begin(ctx, "load")
 	if err != nil {
 		return backends.Record{}, false, err
 	}
 	defer cancel()
+	rk := s.recordKey(key)
+	fresh := s.nearCache > 0 && backends.IsFreshRead(ctx)
+	var vals []any
+	err = s.do(c, func(c context.Context) error {
+		var e error
+		vals, e = s.readFields(c, rk, fresh)
+		return e
+	})
+	if err != nil {
+		return backends.Record{}, false, opError(ctx, "load", err)
+	}
+	rec, st := parseFields(vals)
+	switch {
+	case st == fieldsMissing:
+		return backends.Record{}, false, nil
+	case st == fieldsForeign:
+		return backends.Record{}, false, opError(ctx, "load", foreign("not a session hash"))
+	case st == fieldsRecord && rec.Expiry.After(time.Now()):
+		return rec, true, nil
+	}
+	// A record without e, or whose e has passed: ask for the key's expiry.
 	var res any
 	err = s.do(c, func(c context.Context) error {
 		var e error
-		res, e = loadScript.Run(c, s.client, []string{s.recordKey(key)}).Result()
+		res, e = legacyLoadScript.Run(c, s.client, []string{rk}).Result()
 		return e
 	})
 	if errors.Is(err, redis.Nil) {
@@ -116,11 +144,74 @@ func (s *Store) Load(ctx context.Context, key string) (backends.Record, bool, er
 	if err != nil {
 		return backends.Record{}, false, opError(ctx, "load", err)
 	}
-	rec, err := parseRecord(res)
-	if err != nil {
+	if rec, err = parseRecord(res); err != nil {
 		return backends.Record{}, false, opError(ctx, "load", err)
 	}
+	if !rec.Expiry.After(time.Now()) {
+		return backends.Record{}, false, nil
+	}
 	return rec, true, nil
+}
+
+// readFields reads the fields v, d and e of a record with HMGET. fresh
+// sends it in a pipeline of its own, which go-redis never serves from its
+// client-side cache: one round trip to the server either way.
+func (s *Store) readFields(c context.Context, rk string, fresh bool) ([]any, error) {
+	if !fresh {
+		return s.client.HMGet(c, rk, fieldVersion, fieldBlob, fieldExpiry).Result()
+	}
+	pipe := s.client.Pipeline()
+	cmd := pipe.HMGet(c, rk, fieldVersion, fieldBlob, fieldExpiry)
+	if _, err := pipe.Exec(c); err != nil {
+		return nil, err
+	}
+	return cmd.Result()
+}
+
+// fieldsState is what an HMGET of v, d and e found.
+type fieldsState int
+
+const (
+	fieldsMissing fieldsState = iota // no key (or a hash with none of the fields)
+	fieldsRecord                     // a record with its expiry in e
+	fieldsLegacy                     // a record without e: its expiry is the key's
+	fieldsForeign                    // something this store did not write
+)
+
+// parseFields turns the reply of HMGET v d e into a record.
+func parseFields(vals []any) (backends.Record, fieldsState) {
+	if len(vals) != 3 {
+		return backends.Record{}, fieldsForeign
+	}
+	if vals[0] == nil && vals[1] == nil && vals[2] == nil {
+		return backends.Record{}, fieldsMissing
+	}
+	vs, ok1 := vals[0].(string)
+	d, ok2 := vals[1].(string)
+	if !ok1 || (!ok2 && vals[1] != nil) {
+		return backends.Record{}, fieldsForeign
+	}
+	v, err := strconv.ParseUint(vs, 10, 64)
+	if err != nil || v == 0 {
+		return backends.Record{}, fieldsForeign
+	}
+	rec := backends.Record{Version: v}
+	if len(d) > 0 {
+		rec.Blob = []byte(d)
+	}
+	if vals[2] == nil {
+		return rec, fieldsLegacy
+	}
+	es, ok := vals[2].(string)
+	if !ok {
+		return backends.Record{}, fieldsForeign
+	}
+	ms, err := strconv.ParseInt(es, 10, 64)
+	if err != nil || ms <= 0 {
+		return backends.Record{}, fieldsForeign
+	}
+	rec.Expiry = time.UnixMilli(ms)
+	return rec, fieldsRecord
 }
 
 func parseRecord(res any) (backends.Record, error) {
@@ -161,7 +252,8 @@ func parseRecord(res any) (backends.Record, error) {
 
 // Save stores blob under key if the stored version equals expected (see
 // backends.Store). One round trip: one EVALSHA that compares the version and
-// writes the hash and its PEXPIREAT atomically (HGET, HSET, PEXPIREAT).
+// writes the hash (v, d, e) and its PEXPIREAT atomically (HGET, HSET,
+// PEXPIREAT). A record of the earlier layout (without e) gets e here.
 //
 // With an expiry that has passed, Save is a delete-if-version (DEL instead
 // of the writes), and its script is sent at most once: retried after a lost
@@ -229,9 +321,10 @@ func (s *Store) Save(ctx context.Context, key string, blob []byte, expiry time.T
 	return 0, opError(ctx, "save", fmt.Errorf("redisstore: unexpected script reply %d", res))
 }
 
-// Touch sets the expiry of an existing record. One round trip: PEXPIREAT,
-// which does nothing on a missing key and deletes the key when the time has
-// passed.
+// Touch sets the expiry of an existing record. One round trip: one
+// EVALSHA (touchScript) that sets the record's field e and the key's
+// PEXPIREAT together, and leaves a missing key missing; an expiry that has
+// passed deletes the record.
 func (s *Store) Touch(ctx context.Context, key string, expiry time.Time) error {
 	c, cancel, err := s.begin(ctx, "touch")
 	if err != nil {
@@ -242,7 +335,7 @@ func (s *Store) Touch(ctx context.Context, key string, expiry time.Time) error {
 		return opError(ctx, "touch", backends.ErrNoExpiry)
 	}
 	err = s.do(c, func(c context.Context) error {
-		return s.client.PExpireAt(c, s.recordKey(key), expiry).Err()
+		return touchScript.Run(c, s.client, []string{s.recordKey(key)}, unixMilli(expiry)).Err()
 	})
 	return opError(ctx, "touch", err)
 }

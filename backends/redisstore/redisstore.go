@@ -42,7 +42,10 @@ type Store struct {
 	// dialer is the TLS dialer of a client NewFromURL created for a
 	// rediss URL (nil otherwise): Ping reports why it was refused.
 	dialer *tlsDialer
-	closed atomic.Bool
+	// nearCache is the staleness bound of the client's client-side cache
+	// (go-redis ClientSideCacheConfig.MaxStaleness), 0 without one.
+	nearCache time.Duration
+	closed    atomic.Bool
 }
 
 var (
