@@ -3,8 +3,8 @@ package redisstore_test
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
