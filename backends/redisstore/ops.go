@@ -74,6 +74,17 @@ func (s *Store) cleanupContext(ctx context.Context) (context.Context, context.Ca
 
 func (s *Store) recordKey(key string) string { return s.prefix + key }
 
+// wrote records, on a store with a near-cache, that keys were written (or
+// lost a compare-and-set) just now: their reads go to the server for one
+// staleness bound (see recentWrites).
+func (s *Store) wrote(keys ...string) {
+	if s.nearCache > 0 {
+		for _, k := range keys {
+			s.recent.add(k)
+		}
+	}
+}
+
 // indexKeyHexLen is how many hex digits of SHA-256(userID) name the index:
 // 128 bits, so two users never share one.
 const indexKeyHexLen = 32
@@ -112,7 +123,7 @@ func (s *Store) Load(ctx context.Context, key string) (backends.Record, bool, er
 	}
 	defer cancel()
 	rk := s.recordKey(key)
-	fresh := s.nearCache > 0 && backends.IsFreshRead(ctx)
+	fresh := s.nearCache > 0 && (backends.IsFreshRead(ctx) || s.recent.fresh(key))
 	var vals []any
 	err = s.do(c, func(c context.Context) error {
 		var e error
@@ -273,6 +284,7 @@ func (s *Store) Save(ctx context.Context, key string, blob []byte, expiry time.T
 	if expiry.IsZero() {
 		return 0, opError(ctx, "save", backends.ErrNoExpiry)
 	}
+	defer s.wrote(key)
 	del := !expiry.After(time.Now())
 	keys := []string{s.recordKey(key)}
 	args := []any{strconv.FormatUint(expected, 10), strconv.FormatUint(expected+1, 10), blob, unixMilli(expiry), "0"}
@@ -334,6 +346,7 @@ func (s *Store) Touch(ctx context.Context, key string, expiry time.Time) error {
 	if expiry.IsZero() {
 		return opError(ctx, "touch", backends.ErrNoExpiry)
 	}
+	defer s.wrote(key)
 	err = s.do(c, func(c context.Context) error {
 		return touchScript.Run(c, s.client, []string{s.recordKey(key)}, unixMilli(expiry)).Err()
 	})
@@ -347,6 +360,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 		return err
 	}
 	defer cancel()
+	defer s.wrote(key)
 	err = s.do(c, func(c context.Context) error {
 		return s.client.Del(c, s.recordKey(key)).Err()
 	})
@@ -446,10 +460,18 @@ func (s *Store) UserKeys(ctx context.Context, userID string) ([]string, error) {
 // one round trip.
 func (s *Store) indexMembers(c context.Context, userID string) ([]string, error) {
 	byScore := &redis.ZRangeBy{Min: "(" + unixMilli(time.Now()), Max: "+inf"}
-	if s.single {
+	if s.single && s.nearCache == 0 {
 		return s.client.ZRangeByScore(c, s.indexKey(userID), byScore).Result()
 	}
 	pipe := s.client.Pipeline()
+	if s.single {
+		// A pipeline, which go-redis never serves from its near-cache.
+		cmd := pipe.ZRangeByScore(c, s.indexKey(userID), byScore)
+		if _, err := pipe.Exec(c); err != nil {
+			return nil, err
+		}
+		return cmd.Val(), nil
+	}
 	indexed := pipe.ZRangeByScore(c, s.indexKey(userID), byScore)
 	revoking := pipe.ZRange(c, s.revokingKey(userID), 0, -1)
 	if _, err := pipe.Exec(c); err != nil {
@@ -559,6 +581,7 @@ func (s *Store) LimitUserKeys(ctx context.Context, userID, keep string, max int)
 	if !finished {
 		victims = nil
 	}
+	s.wrote(victims...)
 	if err != nil {
 		return victims, opError(ctx, "limit_user_keys", err)
 	}

@@ -97,6 +97,7 @@ func (s *Store) Renew(ctx context.Context, oldKey string, oldVersion uint64, new
 	if oldKey == newKey {
 		return opError(ctx, "renew", fmt.Errorf("%w: old and new key are the same", backends.ErrConflict))
 	}
+	defer s.wrote(oldKey, newKey)
 	r := &renewal{
 		s: s, oldKey: oldKey, newKey: newKey, oldVersion: oldVersion,
 		blob: blob, expiry: expiry, userID: userID, deadline: deadline,
