@@ -62,6 +62,15 @@ func TestConformance(t *testing.T) {
 			return newStore(t, plain, redisstore.WithTimeout(suiteTimeout))
 		})
 	})
+	// A client with go-redis's client-side cache.
+	t.Run("NearCache", func(t *testing.T) {
+		near := redis.NewClient(&redis.Options{Addr: srv.Addr(), Protocol: 3, ContextTimeoutEnabled: true,
+			ClientSideCacheConfig: &redis.ClientSideCacheConfig{MaxStaleness: time.Second}})
+		t.Cleanup(func() { _ = near.Close() })
+		storetest.Run(t, func(t *testing.T) backends.Store {
+			return newStore(t, near, redisstore.WithTimeout(suiteTimeout))
+		})
+	})
 }
 
 func TestExpiryIsSetInRedis(t *testing.T) {
