@@ -3,10 +3,13 @@ package redisstore
 import (
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/sessionkit/session/backends"
 )
 
 // NearCache configures the client-side cache that WithNearCache turns on:
@@ -126,28 +129,55 @@ func (s *Store) MaxStaleness() time.Duration { return s.nearCache }
 // them all and sends every read to the server for one staleness bound.
 const maxRecent = 1 << 16
 
-// recentWrites remembers the keys this store wrote, or lost a
-// compare-and-set on, in the last staleness bound: their reads go to the
-// server, around the near-cache, so that a request sees the writes made
-// through this store before it (read your writes) and the record that won
-// a conflict, although the invalidation of the cached reply may not have
-// been applied yet. It holds key names and deadlines, never records.
+// mustFresh is a floor version that no record reaches: the store does not
+// know what the server holds (after a conflict, a lost reply, a delete), and
+// reads the server.
+const mustFresh = math.MaxUint64
+
+// floor is what this store knows a read of one key must return at least:
+// the version it wrote (or mustFresh) and the expiry it set.
+type floor struct {
+	version uint64
+	expiry  time.Time
+	until   time.Time // the end of the staleness bound from the write
+}
+
+// stale reports whether a read that found rec (found false: nothing) is
+// older than f at now, and so came from a cached reply that the write's
+// invalidation has not reached yet.
+func (f floor) stale(now time.Time, rec backends.Record, found bool) bool {
+	if !found {
+		// Unless the expiry this store set has passed since.
+		return f.expiry.After(now)
+	}
+	return rec.Version < f.version || rec.Expiry.Before(f.expiry)
+}
+
+// recentWrites remembers, for one staleness bound, what this store wrote
+// (or lost a compare-and-set on): a read that returns something older
+// comes from a cached reply whose invalidation has not been applied yet,
+// and is read again from the server. So a request sees the writes made
+// through this store before it (read your writes), and the record that won
+// a conflict, while reads that find what the store wrote are still served
+// by the near-cache. It holds key names, versions and times, never
+// records.
 type recentWrites struct {
 	mu   sync.Mutex
 	ttl  time.Duration
-	keys map[string]time.Time
+	keys map[string]floor
 	// allFresh: after an overflow, every read goes to the server until then.
 	allFresh time.Time
 }
 
-// add remembers key for one staleness bound.
-func (r *recentWrites) add(key string) {
+// note raises key's floor to version (mustFresh: read the server) and
+// expiry, for one staleness bound from now.
+func (r *recentWrites) note(key string, version uint64, expiry time.Time) {
 	now := time.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.keys) >= maxRecent {
-		for k, until := range r.keys {
-			if !now.Before(until) {
+		for k, f := range r.keys {
+			if !now.Before(f.until) {
 				delete(r.keys, k)
 			}
 		}
@@ -161,26 +191,46 @@ func (r *recentWrites) add(key string) {
 		}
 	}
 	if r.keys == nil {
-		r.keys = make(map[string]time.Time)
+		r.keys = make(map[string]floor)
 	}
-	r.keys[key] = now.Add(r.ttl)
+	f := r.keys[key]
+	if !now.Before(f.until) {
+		f = floor{}
+	}
+	f.version = max(f.version, version)
+	if expiry.After(f.expiry) {
+		f.expiry = expiry
+	}
+	f.until = now.Add(r.ttl)
+	r.keys[key] = f
 }
 
-// fresh reports whether a read of key must go to the server.
-func (r *recentWrites) fresh(key string) bool {
+// floor returns key's floor, if it has a live one.
+func (r *recentWrites) floor(key string) (floor, bool) {
 	now := time.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if now.Before(r.allFresh) {
-		return true
+		return floor{version: mustFresh, until: r.allFresh}, true
 	}
-	until, ok := r.keys[key]
+	f, ok := r.keys[key]
 	if !ok {
-		return false
+		return floor{}, false
 	}
-	if now.Before(until) {
-		return true
+	if now.Before(f.until) {
+		return f, true
 	}
 	delete(r.keys, key)
-	return false
+	return floor{}, false
+}
+
+// settle replaces key's floor version mustFresh by version, read from the
+// server: later reads that find it or newer may be served by the cache.
+func (r *recentWrites) settle(key string, version uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if f, ok := r.keys[key]; ok && f.version == mustFresh {
+		f.version = version
+		r.keys[key] = f
+	}
 }

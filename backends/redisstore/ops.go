@@ -74,14 +74,14 @@ func (s *Store) cleanupContext(ctx context.Context) (context.Context, context.Ca
 
 func (s *Store) recordKey(key string) string { return s.prefix + key }
 
-// wrote records, on a store with a near-cache, that keys were written (or
-// lost a compare-and-set) just now: their reads go to the server for one
-// staleness bound (see recentWrites).
-func (s *Store) wrote(keys ...string) {
+// wrote records, on a store with a near-cache, that key was written just
+// now with version and expiry, or that the store cannot tell what the
+// server holds (version mustFresh: after a delete, a conflict or an error).
+// For one staleness bound, reads of key that return something older go to
+// the server (see recentWrites).
+func (s *Store) wrote(key string, version uint64, expiry time.Time) {
 	if s.nearCache > 0 {
-		for _, k := range keys {
-			s.recent.add(k)
-		}
+		s.recent.note(key, version, expiry)
 	}
 }
 
@@ -123,7 +123,13 @@ func (s *Store) Load(ctx context.Context, key string) (backends.Record, bool, er
 	}
 	defer cancel()
 	rk := s.recordKey(key)
-	fresh := s.nearCache > 0 && (backends.IsFreshRead(ctx) || s.recent.fresh(key))
+	var fl floor
+	var known bool // fl holds what this store wrote lately
+	fresh := false
+	if s.nearCache > 0 {
+		fl, known = s.recent.floor(key)
+		fresh = backends.IsFreshRead(ctx) || (known && fl.version == mustFresh)
+	}
 	var vals []any
 	err = s.do(c, func(c context.Context) error {
 		var e error
@@ -134,6 +140,24 @@ func (s *Store) Load(ctx context.Context, key string) (backends.Record, bool, er
 		return backends.Record{}, false, opError(ctx, "load", err)
 	}
 	rec, st := parseFields(vals)
+	if known && !fresh && (st == fieldsMissing || st == fieldsRecord) &&
+		fl.stale(time.Now(), rec, st == fieldsRecord) {
+		// A cached reply older than this store's own write: its
+		// invalidation is on the way. Read the server.
+		fresh = true
+		err = s.do(c, func(c context.Context) error {
+			var e error
+			vals, e = s.readFields(c, rk, true)
+			return e
+		})
+		if err != nil {
+			return backends.Record{}, false, opError(ctx, "load", err)
+		}
+		rec, st = parseFields(vals)
+	}
+	if known && fresh && st == fieldsRecord {
+		s.recent.settle(key, rec.Version)
+	}
 	switch {
 	case st == fieldsMissing:
 		return backends.Record{}, false, nil
@@ -284,7 +308,6 @@ func (s *Store) Save(ctx context.Context, key string, blob []byte, expiry time.T
 	if expiry.IsZero() {
 		return 0, opError(ctx, "save", backends.ErrNoExpiry)
 	}
-	defer s.wrote(key)
 	del := !expiry.After(time.Now())
 	keys := []string{s.recordKey(key)}
 	args := []any{strconv.FormatUint(expected, 10), strconv.FormatUint(expected+1, 10), blob, unixMilli(expiry), "0"}
@@ -317,11 +340,15 @@ func (s *Store) Save(ctx context.Context, key string, blob []byte, expiry time.T
 			err = unknownOutcome("gave up waiting for the delete", err)
 		}
 	}
+	if res != 1 || err != nil {
+		s.wrote(key, mustFresh, time.Time{})
+	}
 	if err != nil {
 		return 0, opError(ctx, "save", err)
 	}
 	switch res {
 	case 1:
+		s.wrote(key, expected+1, expiry.Truncate(time.Millisecond))
 		return expected + 1, nil
 	case 0:
 		return 0, nil
@@ -346,10 +373,14 @@ func (s *Store) Touch(ctx context.Context, key string, expiry time.Time) error {
 	if expiry.IsZero() {
 		return opError(ctx, "touch", backends.ErrNoExpiry)
 	}
-	defer s.wrote(key)
 	err = s.do(c, func(c context.Context) error {
 		return touchScript.Run(c, s.client, []string{s.recordKey(key)}, unixMilli(expiry)).Err()
 	})
+	if err != nil || !expiry.After(time.Now()) {
+		s.wrote(key, mustFresh, time.Time{})
+	} else {
+		s.wrote(key, 0, expiry.Truncate(time.Millisecond))
+	}
 	return opError(ctx, "touch", err)
 }
 
@@ -360,7 +391,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 		return err
 	}
 	defer cancel()
-	defer s.wrote(key)
+	defer s.wrote(key, mustFresh, time.Time{})
 	err = s.do(c, func(c context.Context) error {
 		return s.client.Del(c, s.recordKey(key)).Err()
 	})
@@ -581,7 +612,9 @@ func (s *Store) LimitUserKeys(ctx context.Context, userID, keep string, max int)
 	if !finished {
 		victims = nil
 	}
-	s.wrote(victims...)
+	for _, v := range victims {
+		s.wrote(v, mustFresh, time.Time{})
+	}
 	if err != nil {
 		return victims, opError(ctx, "limit_user_keys", err)
 	}
