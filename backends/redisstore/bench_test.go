@@ -139,3 +139,28 @@ func BenchmarkLoadParallel(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkLoadNearCache loads a record another client wrote through a
+// store with go-redis's client-side cache: after the first read, every
+// read is served from the cache (server-cmds/op near 0).
+func BenchmarkLoadNearCache(b *testing.B) {
+	srv := redistest.StartServer(b)
+	p := newPrefix()
+	writer := newStore(b, client(b, srv.Addr()), redisstore.WithPrefix(p))
+	s := newStore(b, nearClient(b, srv.Addr(), time.Second, 0), redisstore.WithPrefix(p))
+	ctx := b.Context()
+	key := benchKey()
+	blob := make([]byte, 1024)
+	_, _ = rand.Read(blob)
+	if _, err := writer.Save(ctx, key, blob, time.Now().Add(time.Hour), 0); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	report := serverTime(b, srv)
+	for b.Loop() {
+		if _, found, err := s.Load(ctx, key); err != nil || !found {
+			b.Fatal(found, err)
+		}
+	}
+	report()
+}
