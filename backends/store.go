@@ -41,7 +41,11 @@ type Record struct {
 // concurrent use and honour ctx cancellation and deadlines.
 type Store interface {
 	// Load returns the record stored under key. found is false (and err nil)
-	// when there is no record or it has expired.
+	// when there is no record or it has expired. It sees every write this
+	// store completed before it. A store that keeps copies of records near
+	// the application may return a record that writes through other
+	// instances changed since, within a bound it documents; a ctx marked
+	// by WithFreshRead asks it for the current record.
 	Load(ctx context.Context, key string) (rec Record, found bool, err error)
 
 	// Save stores blob under key with the given expiry if, and only if, the
