@@ -123,40 +123,9 @@ func (s *Store) Load(ctx context.Context, key string) (backends.Record, bool, er
 	}
 	defer cancel()
 	rk := s.recordKey(key)
-	var fl floor
-	var known bool // fl holds what this store wrote lately
-	fresh := false
-	if s.nearCache > 0 {
-		fl, known = s.recent.floor(key)
-		fresh = backends.IsFreshRead(ctx) || (known && fl.version == mustFresh)
-	}
-	var vals []any
-	err = s.do(c, func(c context.Context) error {
-		var e error
-		vals, e = s.readFields(c, rk, fresh)
-		return e
-	})
+	rec, st, err := s.loadFields(c, ctx, key)
 	if err != nil {
 		return backends.Record{}, false, opError(ctx, "load", err)
-	}
-	rec, st := parseFields(vals)
-	if known && !fresh && (st == fieldsMissing || st == fieldsRecord) &&
-		fl.stale(time.Now(), rec, st == fieldsRecord) {
-		// A cached reply older than this store's own write: its
-		// invalidation is on the way. Read the server.
-		fresh = true
-		err = s.do(c, func(c context.Context) error {
-			var e error
-			vals, e = s.readFields(c, rk, true)
-			return e
-		})
-		if err != nil {
-			return backends.Record{}, false, opError(ctx, "load", err)
-		}
-		rec, st = parseFields(vals)
-	}
-	if known && fresh && st == fieldsRecord {
-		s.recent.settle(key, rec.Version)
 	}
 	switch {
 	case st == fieldsMissing:
@@ -186,6 +155,50 @@ func (s *Store) Load(ctx context.Context, key string) (backends.Record, bool, er
 		return backends.Record{}, false, nil
 	}
 	return rec, true, nil
+}
+
+// loadFields reads the fields of key's record: from the near-cache, if the
+// store has one and neither ctx (backends.WithFreshRead) nor what the store
+// wrote lately (see recentWrites) asks for the server, else from the
+// server. caller is the caller's context, c the operation's.
+func (s *Store) loadFields(c, caller context.Context, key string) (backends.Record, fieldsState, error) {
+	rk := s.recordKey(key)
+	var fl floor
+	known, fresh := false, false // known: fl holds what this store wrote lately
+	if s.nearCache > 0 {
+		fl, known = s.recent.floor(key)
+		fresh = backends.IsFreshRead(caller) || (known && fl.version == mustFresh)
+	}
+	read := func() (backends.Record, fieldsState, error) {
+		var vals []any
+		err := s.do(c, func(c context.Context) error {
+			var e error
+			vals, e = s.readFields(c, rk, fresh)
+			return e
+		})
+		if err != nil {
+			return backends.Record{}, 0, err
+		}
+		rec, st := parseFields(vals)
+		return rec, st, nil
+	}
+	rec, st, err := read()
+	if err != nil {
+		return rec, st, err
+	}
+	if known && !fresh && (st == fieldsMissing || st == fieldsRecord) &&
+		fl.stale(time.Now(), rec, st == fieldsRecord) {
+		// A cached reply older than this store's own write: its
+		// invalidation is on the way. Read the server.
+		fresh = true
+		if rec, st, err = read(); err != nil {
+			return rec, st, err
+		}
+	}
+	if known && fresh && st == fieldsRecord {
+		s.recent.settle(key, rec.Version)
+	}
+	return rec, st, nil
 }
 
 // readFields reads the fields v, d and e of a record with HMGET. fresh
