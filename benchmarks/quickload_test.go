@@ -32,7 +32,22 @@ func TestRedisLoad(t *testing.T) {
 	if len(targets) == 0 {
 		t.Fatalf("no Redis target in %q", *quickLoad)
 	}
+	before := srv.CommandTimes(t.Context())
 	rows, rounds := measureLoad(t, t.Context(), srv, targets, time.Now().Add(*pubBudget))
+	// Server time per call of every command run under the load (the
+	// libraries use distinct commands: HMGET and EVALSHA for sessionkit,
+	// GET and SET or SETEX for the others).
+	var names []string
+	delta := redistest.TimeDelta(before, srv.CommandTimes(t.Context()))
+	for name := range delta {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	var stats strings.Builder
+	for _, name := range names {
+		fmt.Fprintf(&stats, "%s ×%d %.2f µs/call; ", name, delta[name].Calls, delta[name].PerCall())
+	}
+	t.Logf("server time per command under the load: %s", stats.String())
 	var b strings.Builder
 	fmt.Fprintf(&b, "medians of %d rounds, %d clients:\n| target | req/s | p50 | p99 | Redis CPU/req |\n|---|---:|---:|---:|---:|\n", rounds, *pubClients)
 	for _, r := range rows {
