@@ -194,7 +194,7 @@ func TestMixedFleet(t *testing.T) {
 	s := newStore(t, c, redisstore.WithTimeout(suiteTimeout))
 	ctx := t.Context()
 	p := s.Prefix()
-	soon := time.Now().Add(200 * time.Millisecond)
+	soon := time.Now().Add(time.Second)
 	later := time.Now().Add(time.Hour).Truncate(time.Millisecond)
 	for _, k := range []string{"touched", "saved"} {
 		if _, err := s.Save(ctx, k, []byte("new "+k), soon, 0); err != nil {
