@@ -210,8 +210,9 @@ func (s *Session) rebase(ctx context.Context) error {
 	}
 	// A report of its own tells whether this load was served by a
 	// fallback: only then is a missing record no proof that it is gone.
+	// The read goes around any near copy of the record: the copy lost.
 	var rep backends.Report
-	rec, found, err := m.loadRecord(backends.WithReport(ctx, &rep), key)
+	rec, found, err := m.loadRecord(backends.WithFreshRead(backends.WithReport(ctx, &rep)), key)
 	if rep.Degraded() {
 		backends.MarkDegraded(ctx)
 	}

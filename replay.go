@@ -21,6 +21,8 @@ type replayer struct{ m *Manager }
 
 func (r replayer) Replay(ctx context.Context, st backends.Store, key string, bases []string, cs *changeset.Set) (changeset.Result, error) {
 	m := r.m
+	// Replays build on what the primary holds now, never on a near copy.
+	ctx = backends.WithFreshRead(ctx)
 	for attempt := 0; attempt <= maxCommitAttempts; attempt++ {
 		now := m.now()
 		rec, found, err := st.Load(ctx, key)

@@ -41,7 +41,11 @@ type Record struct {
 // concurrent use and honour ctx cancellation and deadlines.
 type Store interface {
 	// Load returns the record stored under key. found is false (and err nil)
-	// when there is no record or it has expired.
+	// when there is no record or it has expired. It sees every write this
+	// store completed before it. A store that keeps copies of records near
+	// the application may return a record that writes through other
+	// instances changed since, within a bound it documents; a ctx marked
+	// by WithFreshRead asks it for the current record.
 	Load(ctx context.Context, key string) (rec Record, found bool, err error)
 
 	// Save stores blob under key with the given expiry if, and only if, the
@@ -315,4 +319,22 @@ type Importer interface {
 	// the write are one atomic step with respect to every other operation
 	// of the store.
 	Import(ctx context.Context, key string, rec Record, onlyIfAbsent bool) (written bool, err error)
+}
+
+type freshReadKey struct{}
+
+// WithFreshRead returns a context that asks stores to read from the place
+// that owns the record, never from a copy kept near the application (such
+// as a Redis client-side cache, see redisstore.WithNearCache) that may lag
+// behind a write made elsewhere. Stores without such a copy read as usual.
+// Use it where a read must see every write and deletion that completed
+// before it: an authorization check, a reload after a lost compare-and-set.
+func WithFreshRead(ctx context.Context) context.Context {
+	return context.WithValue(ctx, freshReadKey{}, true)
+}
+
+// IsFreshRead reports whether ctx carries WithFreshRead.
+func IsFreshRead(ctx context.Context) bool {
+	v, _ := ctx.Value(freshReadKey{}).(bool)
+	return v
 }

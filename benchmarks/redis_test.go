@@ -42,6 +42,7 @@ const (
 	tSCSMem        = "SCS (memstore)"
 	tSessionkit    = "Sessionkit"
 	tSessionkitFO  = "Sessionkit+Failover"
+	tSessionkitNC  = "Sessionkit+NearCache"
 	tSCS           = "SCS"
 	tGorilla       = "Gorilla"
 )
@@ -57,6 +58,7 @@ func newCartTargets(tb testing.TB, srv *redistest.Server) []cartTarget {
 		{name: tSCSMem, store: "memory", handler: newSCS(memstore.NewWithCleanupInterval(0))},
 		{name: tSessionkit, store: "Redis", handler: newSessionkitRedis(tb, srv, false), prefix: "session:"},
 		{name: tSessionkitFO, store: "Redis", handler: newSessionkitRedis(tb, srv, true), prefix: "session:"},
+		{name: tSessionkitNC, store: "Redis", handler: newSessionkitNearCache(tb, srv), prefix: "nc:session:"},
 		{name: tSCS, store: "Redis", handler: newSCSRedis(tb, srv, 10), prefix: "scs:session:"},
 		{name: tGorilla, store: "Redis", handler: newGorillaRedis(tb, srv), prefix: "gorilla:"},
 	}
@@ -75,6 +77,19 @@ func newSessionkitRedis(tb testing.TB, srv *redistest.Server, failover bool) htt
 	if failover {
 		return newSessionkit(tb, session.WithFailover(st))
 	}
+	return newSessionkit(tb, session.WithStore(st))
+}
+
+// newSessionkitNearCache is newSessionkitRedis with go-redis's
+// client-side cache (redisstore.WithNearCache, default settings: 10000
+// entries, 1 s staleness bound), under a prefix of its own.
+func newSessionkitNearCache(tb testing.TB, srv *redistest.Server) http.Handler {
+	tb.Helper()
+	st, err := skredis.NewFromURL(srv.URL(), skredis.WithPrefix("nc:session:"), skredis.WithNearCache(skredis.NearCache{}))
+	if err != nil {
+		tb.Fatalf("redisstore.NewFromURL: %v", err)
+	}
+	tb.Cleanup(func() { st.Close() })
 	return newSessionkit(tb, session.WithStore(st))
 }
 

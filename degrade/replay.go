@@ -208,7 +208,7 @@ func (s *Store) replay(ctx context.Context, e *entry) error {
 // never shortens a session that another writer extended further.
 func (s *Store) extend(ctx context.Context, key string, exp time.Time) error {
 	p := primaryView{s}
-	rec, found, err := p.Load(ctx, key)
+	rec, found, err := p.Load(backends.WithFreshRead(ctx), key) // not a near copy: it may be behind
 	if err != nil || !found || !rec.Expiry.Before(exp) {
 		return err
 	}

@@ -10,7 +10,8 @@
 // With the default prefix "session:", a session whose key (the hash of its
 // ID chosen by the manager, never the ID itself) is K is stored as
 //
-//	session:K                    HASH {v: version (decimal), d: blob}, PEXPIREAT = the record's expiry
+//	session:K                    HASH {v: version (decimal), d: blob, e: expiry (Unix ms)},
+//	                             PEXPIREAT = e
 //	session:user:{H}             ZSET of session keys scored by their absolute deadline (Unix ms),
 //	                             PEXPIREAT = the latest deadline; H = hex(SHA-256(user ID))[:32]
 //	session:user:{H}:revoking    Cluster and Ring only: ZSET like the index, of sessions LimitUserKeys
@@ -21,11 +22,19 @@
 // the form "user:{...}" (and anything after it) are therefore reserved. Expiries are kept in
 // milliseconds, rounded down.
 //
+// Every write sets e and PEXPIREAT together, atomically, so that a read is
+// one plain HMGET. Records of the earlier layout ({v, d}, the expiry only in
+// PEXPIREAT) are still read: the first read of one takes a second round
+// trip, a script that reads the key's expiry and adds e; its first write
+// adds e too. A record whose e has passed while its key lives (extended by
+// a writer of the earlier layout during a rolling deploy) is read the same
+// way. See docs/redis.md for the upgrade.
+//
 // # Round trips
 //
-//	Load          1   EVALSHA (HMGET v d, PEXPIRETIME; PTTL and TIME before Redis 7)
-//	Save          1   EVALSHA (version check, HSET, PEXPIREAT; DEL when the expiry has passed)
-//	Touch         1   PEXPIREAT
+//	Load          1   HMGET v d e (0 on a near-cache hit; 2 for a record without e, see above)
+//	Save          1   EVALSHA (version check, HSET v d e, PEXPIREAT; DEL when the expiry has passed)
+//	Touch         1   EVALSHA (HSET e and PEXPIREAT on an existing record)
 //	Delete        1   DEL
 //	Renew         1   EVALSHA on one server or Sentinel (atomic: version check, create, delete, index);
 //	                  in Cluster one per step: create the new record, index it (with a user), check
@@ -42,6 +51,16 @@
 // A script missing from the server's cache (after a restart, a failover or
 // SCRIPT FLUSH) costs one more round trip the first time: go-redis answers
 // NOSCRIPT with EVAL. LoadScripts preloads them.
+//
+// # Near-cache
+//
+// WithNearCache (or a client configured with go-redis's
+// ClientSideCacheConfig) serves repeat reads from go-redis's client-side
+// cache, invalidated by Redis (RESP3 CLIENT TRACKING) and never older than
+// its MaxStaleness. Writes stay compare-and-set on the server. Reads of keys
+// this store wrote or lost a compare-and-set on within the bound, and reads
+// whose context carries backends.WithFreshRead, go to the server. The
+// consistency contract is in docs/redis.md.
 //
 // # Reads go to the master
 //
@@ -63,6 +82,5 @@
 // matches ErrForeignValue. A closed Store, or a go-redis client closed under
 // it, matches backends.ErrClosed.
 //
-// The store needs Redis 6.0 or later (SCAN TYPE); Redis 7 saves a command
-// per Load (PEXPIRETIME).
+// The store needs Redis 6.0 or later (SCAN TYPE).
 package redisstore

@@ -79,3 +79,35 @@ func ExampleWithPingOnStart() {
 	}
 	defer store.Close()
 }
+
+// A near-cache: repeat reads of a session are served by go-redis's
+// client-side cache, never more than MaxStaleness behind Redis; writes stay
+// compare-and-set on the server.
+func ExampleWithNearCache() {
+	store, err := redisstore.NewFromURL("redis://127.0.0.1:6379/0",
+		redisstore.WithNearCache(redisstore.NearCache{
+			MaxEntries:   50000,
+			MaxStaleness: 500 * time.Millisecond,
+		}))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	fmt.Println(store.MaxStaleness())
+	// Output: 500ms
+}
+
+// The same with the application's own client: New finds the cache there.
+func ExampleStore_MaxStaleness() {
+	client := redis.NewClient(&redis.Options{
+		Addr: "127.0.0.1:6379", Protocol: 3, ContextTimeoutEnabled: true,
+		ClientSideCacheConfig: &redis.ClientSideCacheConfig{MaxEntries: 50000, MaxStaleness: time.Second},
+	})
+	defer client.Close()
+	store, err := redisstore.New(client)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(store.MaxStaleness())
+	// Output: 1s
+}

@@ -28,7 +28,7 @@ if cur ~= '0' then
   if ARGV[1] == '1' then return 0 end
   if #cur > #ARGV[2] or (#cur == #ARGV[2] and cur >= ARGV[2]) then return 0 end
 end
-redis.call('HSET', KEYS[1], 'v', ARGV[2], 'd', ARGV[3])
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 'd', ARGV[3], 'e', ARGV[4])
 redis.call('PEXPIREAT', KEYS[1], ARGV[4])
 return 1
 `)
@@ -67,6 +67,7 @@ func (s *Store) Import(ctx context.Context, key string, rec backends.Record, onl
 	}
 	switch res {
 	case 1:
+		s.wrote(key, rec.Version, rec.Expiry)
 		return true, nil
 	case 0:
 		return false, nil

@@ -2,6 +2,7 @@ package redisstore_test
 
 import (
 	"errors"
+	"strconv"
 	"testing"
 	"time"
 
@@ -13,11 +14,22 @@ func TestImport(t *testing.T) {
 	srv := redistest.StartServer(t)
 	s := newStore(t, client(t, srv.Addr()))
 	testImport(t, s)
+	// An imported record carries its expiry in the hash as well as in
+	// PEXPIREAT, like every record this store writes: its reads are one
+	// plain HMGET.
+	e, err := srv.Client().HGet(t.Context(), s.Prefix()+"k", "e").Result()
+	if err != nil {
+		t.Fatalf("imported record has no expiry field: %v", err)
+	}
+	pexp, err := srv.Client().PExpireTime(t.Context(), s.Prefix()+"k").Result()
+	if err != nil || e != strconv.FormatInt(pexp.Milliseconds(), 10) {
+		t.Fatalf("expiry field %s, PEXPIRETIME %v (%v)", e, pexp, err)
+	}
 	// A key holding something else is refused, not overwritten.
 	if err := srv.Client().Set(t.Context(), s.Prefix()+"foreign", "x", time.Hour).Err(); err != nil {
 		t.Fatal(err)
 	}
-	_, err := s.Import(t.Context(), "foreign", backends.Record{Blob: []byte("x"), Version: 1, Expiry: time.Now().Add(time.Hour)}, false)
+	_, err = s.Import(t.Context(), "foreign", backends.Record{Blob: []byte("x"), Version: 1, Expiry: time.Now().Add(time.Hour)}, false)
 	if !errors.Is(err, backends.ErrInvalidRecord) {
 		t.Fatalf("Import over a foreign value: %v, want ErrInvalidRecord", err)
 	}

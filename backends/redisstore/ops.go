@@ -74,6 +74,17 @@ func (s *Store) cleanupContext(ctx context.Context) (context.Context, context.Ca
 
 func (s *Store) recordKey(key string) string { return s.prefix + key }
 
+// wrote records, on a store with a near-cache, that key was written just
+// now with version and expiry, or that the store cannot tell what the
+// server holds (version mustFresh: after a delete, a conflict or an error).
+// For one staleness bound, reads of key that return something older go to
+// the server (see recentWrites).
+func (s *Store) wrote(key string, version uint64, expiry time.Time) {
+	if s.nearCache > 0 {
+		s.recent.note(key, version, expiry)
+	}
+}
+
 // indexKeyHexLen is how many hex digits of SHA-256(userID) name the index:
 // 128 bits, so two users never share one.
 const indexKeyHexLen = 32
@@ -96,18 +107,39 @@ func foreign(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrForeignValue}, args...)...)
 }
 
-// Load returns the record stored under key. One round trip: one EVALSHA
-// that reads the version, the blob and the expiry (HMGET and PEXPIRETIME).
+// Load returns the record stored under key. One round trip: HMGET of the
+// fields v, d and e, a plain read that go-redis's client-side cache can
+// serve (see WithNearCache). With a near-cache, a context marked by
+// backends.WithFreshRead is read from the server, around the cache.
+//
+// A record written before the field e existed, or whose e has passed while
+// its key still exists (a writer that does not know e moved its expiry),
+// takes a second round trip: legacyLoadScript reads the key's own expiry and
+// stores it in e.
 func (s *Store) Load(ctx context.Context, key string) (backends.Record, bool, error) {
 	c, cancel, err := s.begin(ctx, "load")
 	if err != nil {
 		return backends.Record{}, false, err
 	}
 	defer cancel()
+	rk := s.recordKey(key)
+	rec, st, err := s.loadFields(c, ctx, key)
+	if err != nil {
+		return backends.Record{}, false, opError(ctx, "load", err)
+	}
+	switch {
+	case st == fieldsMissing:
+		return backends.Record{}, false, nil
+	case st == fieldsForeign:
+		return backends.Record{}, false, opError(ctx, "load", foreign("not a session hash"))
+	case st == fieldsRecord && rec.Expiry.After(time.Now()):
+		return rec, true, nil
+	}
+	// A record without e, or whose e has passed: ask for the key's expiry.
 	var res any
 	err = s.do(c, func(c context.Context) error {
 		var e error
-		res, e = loadScript.Run(c, s.client, []string{s.recordKey(key)}).Result()
+		res, e = legacyLoadScript.Run(c, s.client, []string{rk}).Result()
 		return e
 	})
 	if errors.Is(err, redis.Nil) {
@@ -116,11 +148,118 @@ func (s *Store) Load(ctx context.Context, key string) (backends.Record, bool, er
 	if err != nil {
 		return backends.Record{}, false, opError(ctx, "load", err)
 	}
-	rec, err := parseRecord(res)
-	if err != nil {
+	if rec, err = parseRecord(res); err != nil {
 		return backends.Record{}, false, opError(ctx, "load", err)
 	}
+	if !rec.Expiry.After(time.Now()) {
+		return backends.Record{}, false, nil
+	}
 	return rec, true, nil
+}
+
+// loadFields reads the fields of key's record: from the near-cache, if the
+// store has one and neither ctx (backends.WithFreshRead) nor what the store
+// wrote lately (see recentWrites) asks for the server, else from the
+// server. caller is the caller's context, c the operation's.
+func (s *Store) loadFields(c, caller context.Context, key string) (backends.Record, fieldsState, error) {
+	rk := s.recordKey(key)
+	var fl floor
+	known, fresh := false, false // known: fl holds what this store wrote lately
+	if s.nearCache > 0 {
+		fl, known = s.recent.floor(key)
+		fresh = backends.IsFreshRead(caller) || (known && fl.version == mustFresh)
+	}
+	read := func() (backends.Record, fieldsState, error) {
+		var vals []any
+		err := s.do(c, func(c context.Context) error {
+			var e error
+			vals, e = s.readFields(c, rk, fresh)
+			return e
+		})
+		if err != nil {
+			return backends.Record{}, 0, err
+		}
+		rec, st := parseFields(vals)
+		return rec, st, nil
+	}
+	rec, st, err := read()
+	if err != nil {
+		return rec, st, err
+	}
+	if known && !fresh && (st == fieldsMissing || st == fieldsRecord) &&
+		fl.stale(time.Now(), rec, st == fieldsRecord) {
+		// A cached reply older than this store's own write: its
+		// invalidation is on the way. Read the server.
+		fresh = true
+		if rec, st, err = read(); err != nil {
+			return rec, st, err
+		}
+	}
+	if known && fresh && st == fieldsRecord {
+		s.recent.settle(key, rec.Version)
+	}
+	return rec, st, nil
+}
+
+// readFields reads the fields v, d and e of a record with HMGET. fresh
+// sends it in a pipeline of its own, which go-redis never serves from its
+// client-side cache: one round trip to the server either way.
+func (s *Store) readFields(c context.Context, rk string, fresh bool) ([]any, error) {
+	if !fresh {
+		return s.client.HMGet(c, rk, fieldVersion, fieldBlob, fieldExpiry).Result()
+	}
+	pipe := s.client.Pipeline()
+	cmd := pipe.HMGet(c, rk, fieldVersion, fieldBlob, fieldExpiry)
+	if _, err := pipe.Exec(c); err != nil {
+		return nil, err
+	}
+	return cmd.Result()
+}
+
+// fieldsState is what an HMGET of v, d and e found.
+type fieldsState int
+
+const (
+	fieldsMissing fieldsState = iota // no key (or a hash with none of the fields)
+	fieldsRecord                     // a record with its expiry in e
+	fieldsLegacy                     // a record without e: its expiry is the key's
+	fieldsForeign                    // something this store did not write
+)
+
+// parseFields turns the reply of HMGET v d e into a record.
+func parseFields(vals []any) (backends.Record, fieldsState) {
+	if len(vals) != 3 {
+		return backends.Record{}, fieldsForeign
+	}
+	if vals[0] == nil && vals[1] == nil && vals[2] == nil {
+		return backends.Record{}, fieldsMissing
+	}
+	vs, ok1 := vals[0].(string)
+	d, ok2 := vals[1].(string)
+	if !ok1 || (!ok2 && vals[1] != nil) {
+		return backends.Record{}, fieldsForeign
+	}
+	v, err := strconv.ParseUint(vs, 10, 64)
+	if err != nil || v == 0 {
+		return backends.Record{}, fieldsForeign
+	}
+	rec := backends.Record{Version: v}
+	if len(d) > 0 {
+		rec.Blob = []byte(d)
+	}
+	if vals[2] == nil {
+		return rec, fieldsLegacy
+	}
+	es, ok := vals[2].(string)
+	if !ok {
+		return backends.Record{}, fieldsForeign
+	}
+	ms, err := strconv.ParseInt(es, 10, 64)
+	if err != nil || ms <= 0 {
+		return backends.Record{}, fieldsForeign
+	}
+	rec.Expiry = time.UnixMilli(ms)
+	return rec, fieldsRecord
 }
 
 func parseRecord(res any) (backends.Record, error) {
@@ -161,7 +300,8 @@ func parseRecord(res any) (backends.Record, error) {
 
 // Save stores blob under key if the stored version equals expected (see
 // backends.Store). One round trip: one EVALSHA that compares the version and
-// writes the hash and its PEXPIREAT atomically (HGET, HSET, PEXPIREAT).
+// writes the hash (v, d, e) and its PEXPIREAT atomically (HGET, HSET,
+// PEXPIREAT). A record of the earlier layout (without e) gets e here.
 //
 // With an expiry that has passed, Save is a delete-if-version (DEL instead
 // of the writes), and its script is sent at most once: retried after a lost
@@ -213,11 +353,15 @@ func (s *Store) Save(ctx context.Context, key string, blob []byte, expiry time.T
 			err = unknownOutcome("gave up waiting for the delete", err)
 		}
 	}
+	if res != 1 || err != nil {
+		s.wrote(key, mustFresh, time.Time{})
+	}
 	if err != nil {
 		return 0, opError(ctx, "save", err)
 	}
 	switch res {
 	case 1:
+		s.wrote(key, expected+1, expiry.Truncate(time.Millisecond))
 		return expected + 1, nil
 	case 0:
 		return 0, nil
@@ -229,9 +373,10 @@ func (s *Store) Save(ctx context.Context, key string, blob []byte, expiry time.T
 	return 0, opError(ctx, "save", fmt.Errorf("redisstore: unexpected script reply %d", res))
 }
 
-// Touch sets the expiry of an existing record. One round trip: PEXPIREAT,
-// which does nothing on a missing key and deletes the key when the time has
-// passed.
+// Touch sets the expiry of an existing record. One round trip: one
+// EVALSHA (touchScript) that sets the record's field e and the key's
+// PEXPIREAT together, and leaves a missing key missing; an expiry that has
+// passed deletes the record.
 func (s *Store) Touch(ctx context.Context, key string, expiry time.Time) error {
 	c, cancel, err := s.begin(ctx, "touch")
 	if err != nil {
@@ -242,8 +387,13 @@ func (s *Store) Touch(ctx context.Context, key string, expiry time.Time) error {
 		return opError(ctx, "touch", backends.ErrNoExpiry)
 	}
 	err = s.do(c, func(c context.Context) error {
-		return s.client.PExpireAt(c, s.recordKey(key), expiry).Err()
+		return touchScript.Run(c, s.client, []string{s.recordKey(key)}, unixMilli(expiry)).Err()
 	})
+	if err != nil || !expiry.After(time.Now()) {
+		s.wrote(key, mustFresh, time.Time{})
+	} else {
+		s.wrote(key, 0, expiry.Truncate(time.Millisecond))
+	}
 	return opError(ctx, "touch", err)
 }
 
@@ -254,6 +404,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 		return err
 	}
 	defer cancel()
+	defer s.wrote(key, mustFresh, time.Time{})
 	err = s.do(c, func(c context.Context) error {
 		return s.client.Del(c, s.recordKey(key)).Err()
 	})
@@ -353,10 +504,18 @@ func (s *Store) UserKeys(ctx context.Context, userID string) ([]string, error) {
 // one round trip.
 func (s *Store) indexMembers(c context.Context, userID string) ([]string, error) {
 	byScore := &redis.ZRangeBy{Min: "(" + unixMilli(time.Now()), Max: "+inf"}
-	if s.single {
+	if s.single && s.nearCache == 0 {
 		return s.client.ZRangeByScore(c, s.indexKey(userID), byScore).Result()
 	}
 	pipe := s.client.Pipeline()
+	if s.single {
+		// A pipeline, which go-redis never serves from its near-cache.
+		cmd := pipe.ZRangeByScore(c, s.indexKey(userID), byScore)
+		if _, err := pipe.Exec(c); err != nil {
+			return nil, err
+		}
+		return cmd.Val(), nil
+	}
 	indexed := pipe.ZRangeByScore(c, s.indexKey(userID), byScore)
 	revoking := pipe.ZRange(c, s.revokingKey(userID), 0, -1)
 	if _, err := pipe.Exec(c); err != nil {
@@ -465,6 +624,9 @@ func (s *Store) LimitUserKeys(ctx context.Context, userID, keep string, max int)
 	})
 	if !finished {
 		victims = nil
+	}
+	for _, v := range victims {
+		s.wrote(v, mustFresh, time.Time{})
 	}
 	if err != nil {
 		return victims, opError(ctx, "limit_user_keys", err)

@@ -42,6 +42,11 @@ type Store struct {
 	// dialer is the TLS dialer of a client NewFromURL created for a
 	// rediss URL (nil otherwise): Ping reports why it was refused.
 	dialer *tlsDialer
+	// nearCache is the staleness bound of the client's client-side cache
+	// (go-redis ClientSideCacheConfig.MaxStaleness), 0 without one.
+	nearCache time.Duration
+	// recent routes reads of keys written lately around the near-cache.
+	recent recentWrites
 	closed atomic.Bool
 }
 
@@ -61,6 +66,7 @@ type config struct {
 	prefix      string
 	timeout     time.Duration
 	pingOnStart bool
+	nearCache   *NearCache // WithNearCache; NewFromURL only
 }
 
 // WithPrefix sets the prefix of every key the store writes (default
@@ -133,24 +139,40 @@ func New(client redis.UniversalClient, opts ...Option) (*Store, error) {
 	if client == nil {
 		return nil, errors.New("redisstore: nil client")
 	}
-	return newStore(client, false, nil, opts)
+	cfg, err := parseOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.nearCache != nil {
+		return nil, errors.New("redisstore: WithNearCache applies to NewFromURL; with New, set ClientSideCacheConfig (with MaxStaleness) on the client")
+	}
+	return newStore(client, false, nil, cfg)
 }
 
-func newStore(client redis.UniversalClient, owned bool, dialer *tlsDialer, opts []Option) (*Store, error) {
+func parseOptions(opts []Option) (config, error) {
 	cfg := config{prefix: DefaultPrefix, timeout: DefaultTimeout}
 	for _, o := range opts {
 		if o == nil {
 			continue
 		}
 		if err := o(&cfg); err != nil {
-			return nil, err
+			return config{}, err
 		}
 	}
+	return cfg, nil
+}
+
+func newStore(client redis.UniversalClient, owned bool, dialer *tlsDialer, cfg config) (*Store, error) {
 	s := &Store{client: client, owned: owned, prefix: cfg.prefix, timeout: cfg.timeout, guard: true, dialer: dialer}
 	switch c := client.(type) {
 	case *redis.Client:
 		s.single = true
 		s.guard = !c.Options().ContextTimeoutEnabled
+		bound, err := nearCacheOf(c)
+		if err != nil {
+			return nil, err
+		}
+		s.nearCache, s.recent.ttl = bound, bound
 	case *redis.ClusterClient:
 		o := c.Options()
 		if o.ReadOnly || o.RouteByLatency || o.RouteRandomly {

@@ -106,6 +106,12 @@ func (s *Store) Renew(ctx context.Context, oldKey string, oldVersion uint64, new
 		step = r.inOneScript
 	}
 	finished, err := s.run(c, step)
+	s.wrote(oldKey, mustFresh, time.Time{})
+	if err != nil {
+		s.wrote(newKey, mustFresh, time.Time{})
+	} else {
+		s.wrote(newKey, 1, expiry.Truncate(time.Millisecond))
+	}
 	if err != nil && !finished && !r.gate.abandon() {
 		// The deleting script was sent, and fn is still waiting for it.
 		err = unknownOutcome("gave up waiting for the reply of the step that deletes the old record", err)

@@ -2,7 +2,12 @@ package redisstore
 
 import "github.com/redis/go-redis/v9"
 
-// A record is a hash {v: version, d: blob} with an expiry set by PEXPIREAT.
+// A record is a hash {v: version, d: blob, e: expiry in Unix ms} whose key
+// expires at e (PEXPIREAT): every write sets the field and the key's expiry
+// together, atomically, so a read is one plain HMGET (see Store.Load).
+// Records written before the field e existed ({v, d} with the expiry only
+// in PEXPIREAT) are read by legacyLoadScript, which adds e (see doc.go).
+//
 // The scripts below return small integers for outcomes other than success:
 const (
 	resConflict = -1 // the stored version is not the expected one
@@ -10,13 +15,24 @@ const (
 	resTaken    = -3 // renewScript: the new key exists
 )
 
-// loadScript returns {version, blob, expiry in Unix ms}, nil when the key
-// does not exist, or resForeign. PEXPIRETIME exists from Redis 7.0; before
-// that the expiry is derived from PTTL and TIME.
+// Record fields.
+const (
+	fieldVersion = "v"
+	fieldBlob    = "d"
+	fieldExpiry  = "e"
+)
+
+// legacyLoadScript reads a record whose field e is missing (written before
+// it existed) or says the record has expired although the key still exists
+// (its expiry was moved by a writer that did not set e). It returns
+// {version, blob, expiry in Unix ms} with the expiry of the key itself, and
+// stores that expiry in e, so that the next read is a plain HMGET again;
+// nil when the key does not exist, or resForeign. PEXPIRETIME exists from
+// Redis 7.0; before that the expiry is derived from PTTL and TIME.
 //
 // KEYS[1] record key.
-var loadScript = redis.NewScript(`
-local r = redis.pcall('HMGET', KEYS[1], 'v', 'd')
+var legacyLoadScript = redis.NewScript(`
+local r = redis.pcall('HMGET', KEYS[1], 'v', 'd', 'e')
 if r['err'] then return -2 end
 if not r[1] then
   if redis.call('EXISTS', KEYS[1]) == 1 then return -2 end
@@ -29,6 +45,9 @@ if type(t) == 'table' then
     local now = redis.call('TIME')
     t = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) + t
   end
+end
+if t >= 0 and r[3] ~= tostring(t) then
+  redis.call('HSET', KEYS[1], 'e', tostring(t))
 end
 return {r[1], r[2], t}
 `)
@@ -48,7 +67,8 @@ local function version(k)
 end
 `
 
-// saveScript is the compare-and-set. It returns 1 when it wrote, 0 when it
+// saveScript is the compare-and-set. It writes the version, the blob and
+// the expiry fields and sets the key's expiry. It returns 1 when it wrote, 0 when it
 // deleted (ARGV[5] == '1'), resConflict or resForeign. Versions are compared
 // as decimal strings, so they never pass through Lua's floating-point
 // numbers.
@@ -70,10 +90,23 @@ if ARGV[5] == '1' then
   redis.call('DEL', KEYS[1])
   return 0
 end
-redis.call('HSET', KEYS[1], 'v', ARGV[2], 'd', ARGV[3])
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 'd', ARGV[3], 'e', ARGV[4])
 redis.call('PEXPIREAT', KEYS[1], ARGV[4])
 return 1
 `
+
+// touchScript sets the expiry of a record: the field e and the key's
+// expiry, together. A missing key is left missing (a plain HSET would
+// create it). On a key that is not a record of this store it only sets the
+// key's expiry, as a plain PEXPIREAT would. An expiry that has passed
+// deletes the key. It returns 1 when the key existed.
+//
+// KEYS[1] record key; ARGV[1] expiry in Unix ms.
+var touchScript = redis.NewScript(`
+local isrec = redis.pcall('HEXISTS', KEYS[1], 'v')
+if isrec == 1 then redis.call('HSET', KEYS[1], 'e', ARGV[1]) end
+return redis.call('PEXPIREAT', KEYS[1], ARGV[1])
+`)
 
 // indexLua updates a user index: a sorted set of session keys scored by the
 // absolute deadline in Unix ms. It drops entries whose deadline has passed,
@@ -131,7 +164,7 @@ local cur = version(KEYS[1])
 if not cur then return -2 end
 if cur ~= ARGV[1] then return -1 end
 if redis.call('EXISTS', KEYS[2]) == 1 then return -3 end
-redis.call('HSET', KEYS[2], 'v', '1', 'd', ARGV[2])
+redis.call('HSET', KEYS[2], 'v', '1', 'd', ARGV[2], 'e', ARGV[3])
 redis.call('PEXPIREAT', KEYS[2], ARGV[3])
 redis.call('DEL', KEYS[1])
 if KEYS[3] then index(KEYS[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]) end
@@ -221,4 +254,4 @@ return redis.call('ZRANGE', KEYS[2], 0, -1)
 `)
 
 // scripts lists every script, for LoadScripts.
-var scripts = []*redis.Script{loadScript, saveScript, indexScript, renewScript, limitScript, limitIndexScript}
+var scripts = []*redis.Script{legacyLoadScript, saveScript, touchScript, indexScript, renewScript, limitScript, limitIndexScript}

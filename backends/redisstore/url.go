@@ -45,11 +45,15 @@ import (
 // route_randomly, replica_only) are refused with ErrReplicaReads.
 // Errors never repeat the URL, so they do not leak the password.
 func NewFromURL(rawURL string, opts ...Option) (*Store, error) {
-	client, dialer, err := clientFromURL(rawURL)
+	cfg, err := parseOptions(opts)
 	if err != nil {
 		return nil, err
 	}
-	s, err := newStore(client, true, dialer, opts)
+	client, dialer, err := clientFromURL(rawURL, cfg.nearCache)
+	if err != nil {
+		return nil, err
+	}
+	s, err := newStore(client, true, dialer, cfg)
 	if err != nil {
 		_ = client.Close()
 		return nil, err
@@ -66,11 +70,16 @@ func urlError(err error) error {
 }
 
 // clientFromURL returns the client rawURL describes and, for TLS, the
-// dialer it connects with.
-func clientFromURL(rawURL string) (redis.UniversalClient, *tlsDialer, error) {
+// dialer it connects with. nc, when set, turns on the client-side cache,
+// which only a standalone client has.
+func clientFromURL(rawURL string, nc *NearCache) (redis.UniversalClient, *tlsDialer, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, nil, urlError(err)
+	}
+	q := u.Query()
+	if nc != nil && (strings.Contains(u.Scheme, "+") || q.Has("master_name") || q.Has("addr")) {
+		return nil, nil, ErrNearCacheTopology
 	}
 	switch u.Scheme {
 	case "redis+cluster", "rediss+cluster":
@@ -81,7 +90,6 @@ func clientFromURL(rawURL string) (redis.UniversalClient, *tlsDialer, error) {
 	default:
 		return nil, nil, urlError(fmt.Errorf("unknown scheme %q (want redis, rediss, redis+cluster, redis+sentinel or unix)", u.Scheme))
 	}
-	q := u.Query()
 	switch {
 	case q.Has("master_name"):
 		o, err := redis.ParseFailoverURL(rawURL)
@@ -101,6 +109,11 @@ func clientFromURL(rawURL string) (redis.UniversalClient, *tlsDialer, error) {
 		return nil, nil, urlError(err)
 	}
 	o.ContextTimeoutEnabled = true
+	if nc != nil {
+		if err := applyNearCache(o, nc); err != nil {
+			return nil, nil, err
+		}
+	}
 	var d *tlsDialer
 	if o.TLSConfig != nil {
 		d = newTLSDialer(o.DialTimeout, o.TLSConfig)

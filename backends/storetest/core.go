@@ -33,6 +33,8 @@ func init() {
 		testCase{name: "Touch/PastExpiry", fn: testTouchPast},
 		testCase{name: "Touch/Missing", fn: testTouchMissing},
 		testCase{name: "Touch/ZeroExpiry", fn: testTouchZeroExpiry},
+		testCase{name: "Load/ReadYourWrites", fn: testReadYourWrites},
+		testCase{name: "Load/FreshRead", fn: testFreshRead},
 		testCase{name: "Delete/Existing", fn: testDeleteExisting},
 		testCase{name: "Delete/Missing", fn: testDeleteMissing},
 		testCase{name: "Blob/NotAliased", fn: testBlobNotAliased},
@@ -658,4 +660,46 @@ func race(t *testing.T, workers int, name string, op func(w int) error) []int {
 	close(start)
 	wg.Wait()
 	return winners
+}
+
+// testReadYourWrites checks that a Load sees every write the same store
+// completed before it, also on stores that keep a copy of records near the
+// application (a Redis client-side cache).
+func testReadYourWrites(t *testing.T, s backends.Store) {
+	exp := hour()
+	save(t, s, "k", []byte("v1"), exp, 0)
+	mustLoad(t, s, "k", 1, []byte("v1"))
+	mustLoad(t, s, "k", 1, []byte("v1"))
+	save(t, s, "k", []byte("v2"), exp, 1)
+	mustLoad(t, s, "k", 2, []byte("v2"))
+	later := exp.Add(time.Hour)
+	if err := s.Touch(t.Context(), "k", later); err != nil {
+		t.Fatalf("Touch: %v", err)
+	}
+	rec := mustLoad(t, s, "k", 2, []byte("v2"))
+	wantExpiry(t, "k", rec.Expiry, later)
+	if _, err := s.Save(t.Context(), "k", []byte("stale"), exp, 1); !errors.Is(err, backends.ErrConflict) {
+		t.Fatalf("Save with a stale version = %v, want ErrConflict", err)
+	}
+	mustLoad(t, s, "k", 2, []byte("v2"))
+	if err := s.Delete(t.Context(), "k"); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	mustMiss(t, s, "k")
+}
+
+// testFreshRead checks that a Load whose context carries
+// backends.WithFreshRead reads like any other.
+func testFreshRead(t *testing.T, s backends.Store) {
+	ctx := backends.WithFreshRead(t.Context())
+	save(t, s, "k", []byte("v1"), hour(), 0)
+	for range 2 {
+		rec, found, err := s.Load(ctx, "k")
+		if err != nil || !found || rec.Version != 1 || string(rec.Blob) != "v1" {
+			t.Fatalf("fresh Load = %+v, %v, %v; want version 1, v1", rec, found, err)
+		}
+	}
+	if _, found, err := s.Load(ctx, "missing"); found || err != nil {
+		t.Fatalf("fresh Load(missing) = %v, %v", found, err)
+	}
 }

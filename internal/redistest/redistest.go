@@ -496,3 +496,85 @@ func Delta(before, after map[string]int64) map[string]int64 {
 	}
 	return d
 }
+
+// CommandTime is what INFO commandstats says about one command: how many
+// times the server ran it and the microseconds it spent in it.
+type CommandTime struct {
+	Calls int64
+	Usec  int64
+}
+
+// PerCall returns the mean server time of one call in microseconds (0 when
+// the command never ran).
+func (c CommandTime) PerCall() float64 {
+	if c.Calls == 0 {
+		return 0
+	}
+	return float64(c.Usec) / float64(c.Calls)
+}
+
+// CommandTimes returns the calls and the server time of every command the
+// server ran since it started (or since CONFIG RESETSTAT), from INFO
+// commandstats. The time of an EVALSHA includes that of the commands its
+// script ran, which are listed on their own as well.
+func (s *Server) CommandTimes(ctx context.Context) map[string]CommandTime {
+	s.t.Helper()
+	info, err := s.Client().Info(ctx, "commandstats").Result()
+	if err != nil {
+		s.t.Fatalf("redistest: INFO commandstats: %v", err)
+	}
+	m, err := ParseCommandTimes(info)
+	if err != nil {
+		s.t.Fatalf("redistest: %v", err)
+	}
+	return m
+}
+
+// ParseCommandTimes parses the text of INFO commandstats into calls and
+// microseconds per command.
+func ParseCommandTimes(info string) (map[string]CommandTime, error) {
+	m := make(map[string]CommandTime)
+	for line := range strings.SplitSeq(info, "\n") {
+		line = strings.TrimSpace(line)
+		name, rest, ok := strings.Cut(line, ":")
+		if !ok || !strings.HasPrefix(name, "cmdstat_") {
+			continue
+		}
+		var ct CommandTime
+		for field := range strings.SplitSeq(rest, ",") {
+			k, v, _ := strings.Cut(field, "=")
+			var dst *int64
+			switch k {
+			case "calls":
+				dst = &ct.Calls
+			case "usec":
+				dst = &ct.Usec
+			default:
+				continue
+			}
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("commandstats line %q: %v", line, err)
+			}
+			*dst = n
+		}
+		m[strings.TrimPrefix(name, "cmdstat_")] = ct
+	}
+	return m, nil
+}
+
+// TimeDelta returns after minus before for every command whose count
+// changed, leaving out the INFO command itself.
+func TimeDelta(before, after map[string]CommandTime) map[string]CommandTime {
+	d := make(map[string]CommandTime)
+	for k, v := range after {
+		if k == "info" {
+			continue
+		}
+		b := before[k]
+		if v.Calls != b.Calls {
+			d[k] = CommandTime{Calls: v.Calls - b.Calls, Usec: v.Usec - b.Usec}
+		}
+	}
+	return d
+}

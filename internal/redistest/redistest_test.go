@@ -68,6 +68,20 @@ func TestParseCommandStats(t *testing.T) {
 	}
 }
 
+func TestParseCommandTimes(t *testing.T) {
+	m, err := ParseCommandTimes("# Commandstats\r\ncmdstat_hmget:calls=4,usec=6,usec_per_call=1.50\r\ncmdstat_config|get:calls=1,usec=2\r\n")
+	if err != nil || m["hmget"] != (CommandTime{Calls: 4, Usec: 6}) || m["config|get"].Usec != 2 || len(m) != 2 {
+		t.Fatalf("%v %v", m, err)
+	}
+	if got := m["hmget"].PerCall(); got != 1.5 {
+		t.Errorf("PerCall = %v, want 1.5", got)
+	}
+	d := TimeDelta(map[string]CommandTime{"hmget": {1, 1}, "info": {1, 1}}, map[string]CommandTime{"hmget": {4, 6}, "info": {2, 9}, "get": {1, 1}})
+	if len(d) != 2 || d["hmget"] != (CommandTime{3, 5}) || d["get"] != (CommandTime{1, 1}) {
+		t.Errorf("TimeDelta = %v", d)
+	}
+}
+
 func TestSentinel(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short")
