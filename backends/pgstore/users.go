@@ -84,7 +84,7 @@ func (s *Store) UserKeys(ctx context.Context, userID string) ([]string, error) {
 // Save of a victim that commits between the count and the delete is
 // deleted with it: the session is over the limit either way. Three round
 // trips: BEGIN, the lock and the SELECT in one pipeline; the DELETEs;
-// COMMIT (one when nothing needs deleting). When COMMIT was sent and its
+// COMMIT (two round trips when nothing needs deleting). When COMMIT was sent and its
 // reply lost, the error matches backends.ErrOutcomeUnknown and the
 // returned keys may or may not have been deleted: delete them.
 func (s *Store) LimitUserKeys(ctx context.Context, userID, keep string, max int) ([]string, error) {
