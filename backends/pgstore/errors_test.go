@@ -50,6 +50,38 @@ func TestErrorClasses(t *testing.T) {
 		}
 	})
 
+	t.Run("RoleWithoutCreate", func(t *testing.T) {
+		// Tables created by migrations, used by a role that may not
+		// create tables: the store checks the version and works.
+		for _, q := range []string{
+			pgstore.Schema("lim_"),
+			"CREATE ROLE limited LOGIN",
+			"GRANT SELECT, INSERT, UPDATE, DELETE ON lim_records, lim_user_keys, lim_schema TO limited",
+		} {
+			if _, err := pool.Exec(ctx, q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		url := strings.Replace(srv.URL(""), "postgres://postgres@", "postgres://limited@", 1)
+		st, err := pgstore.Open(ctx, url, pgstore.WithPrefix("lim_"), pgstore.WithJanitor(-1, 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		if _, err := st.Save(ctx, "k", []byte("v"), hour(), 0); err != nil {
+			t.Fatalf("Save as a role without CREATE on existing tables: %v", err)
+		}
+		// Tables it would have to create: refused, a misconfiguration.
+		other, err := pgstore.Open(ctx, url, pgstore.WithPrefix("nocreate_"), pgstore.WithJanitor(-1, 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer other.Close()
+		if _, _, err := other.Load(ctx, "k"); !backends.IsMisconfigured(err) {
+			t.Fatalf("Load needing tables the role cannot create = %v, want misconfigured", err)
+		}
+	})
+
 	t.Run("NewerSchema", func(t *testing.T) {
 		st := newStore(t, pool)
 		if err := st.Ping(ctx); err != nil {

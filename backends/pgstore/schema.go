@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/sessionkit/session/backends"
 )
@@ -85,9 +86,12 @@ func (s *Store) ensureSchema(ctx context.Context) error {
 	if s.schemaReady.Load() {
 		return nil
 	}
+	// Read the version first: a role without the CREATE privilege works
+	// on tables that exist.
 	var version *int32
-	if s.cfg.createSchema {
-		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.pool.QueryRow(ctx, "SELECT max(version) FROM "+s.names.schema).Scan(&version)
+	if err != nil && s.cfg.createSchema && undefinedTable(err) {
+		err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 			// One instance creates the tables while the others wait:
 			// concurrent CREATE TABLE IF NOT EXISTS can otherwise fail.
 			if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockKey("schema", s.cfg.prefix)); err != nil {
@@ -101,7 +105,7 @@ func (s *Store) ensureSchema(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("creating the schema: %w", err)
 		}
-	} else if err := s.pool.QueryRow(ctx, "SELECT max(version) FROM "+s.names.schema).Scan(&version); err != nil {
+	} else if err != nil {
 		return fmt.Errorf("reading the schema version (the tables are created by the SQL of pgstore.Schema): %w", err)
 	}
 	switch {
@@ -124,5 +128,11 @@ func lockKey(kind, name string) int64 {
 }
 
 var errNoRows = pgx.ErrNoRows
+
+// undefinedTable reports whether err is PostgreSQL's undefined_table.
+func undefinedTable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "42P01"
+}
 
 func isNoRows(err error) bool { return errors.Is(err, errNoRows) }
