@@ -32,6 +32,7 @@ const (
 	tSCSPG            = "SCS (pgxstore)"
 	tSessionkitSQLite = "Sessionkit (SQLite)"
 	tSCSSQLite        = "SCS (sqlite3store)"
+	tSCSSQLiteWAL     = "SCS (sqlite3store, WAL)"
 )
 
 // newSQLCartTargets returns the bare handler and the libraries on
@@ -43,7 +44,8 @@ func newSQLCartTargets(tb testing.TB, srv *pgtest.Server) []cartTarget {
 		{name: tSessionkitPG, store: "PostgreSQL", handler: newSessionkitPG(tb, srv)},
 		{name: tSCSPG, store: "PostgreSQL", handler: newSCSPG(tb, srv)},
 		{name: tSessionkitSQLite, store: "SQLite", handler: newSessionkitSQLite(tb)},
-		{name: tSCSSQLite, store: "SQLite", handler: newSCSSQLite(tb)},
+		{name: tSCSSQLite, store: "SQLite", handler: newSCSSQLite(tb, "")},
+		{name: tSCSSQLiteWAL, store: "SQLite", handler: newSCSSQLite(tb, "?_journal_mode=WAL&_synchronous=NORMAL")},
 	}
 }
 
@@ -94,12 +96,15 @@ func newSessionkitSQLite(tb testing.TB) http.Handler {
 	return newSessionkit(tb, session.WithStore(st))
 }
 
-// newSCSSQLite is scs with scs/sqlite3store on mattn/go-sqlite3 opened as
-// in the sqlite3store README (SQLite's defaults: rollback journal), on the
-// table of that README, in a new file.
-func newSCSSQLite(tb testing.TB) http.Handler {
+// newSCSSQLite is scs with scs/sqlite3store on mattn/go-sqlite3, on the
+// table of the sqlite3store README, in a new file. With params "" the
+// database is opened as in that README (SQLite's defaults: a rollback
+// journal and synchronous=FULL, one fsync per write); with
+// "?_journal_mode=WAL&_synchronous=NORMAL" it has the journal and
+// durability of sqlitestore, for a like-for-like comparison.
+func newSCSSQLite(tb testing.TB, params string) http.Handler {
 	tb.Helper()
-	db, err := sql.Open("sqlite3", filepath.Join(tb.TempDir(), "scs.db"))
+	db, err := sql.Open("sqlite3", filepath.Join(tb.TempDir(), "scs.db")+params)
 	if err != nil {
 		tb.Fatal(err)
 	}
