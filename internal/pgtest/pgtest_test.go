@@ -2,6 +2,7 @@ package pgtest
 
 import (
 	"net"
+	"strings"
 	"testing"
 	"time"
 )
@@ -38,4 +39,13 @@ func dial(addr string) error {
 		return err
 	}
 	return c.Close()
+}
+
+// A directory without the binaries is reported, with what is missing.
+func TestBinDirMissing(t *testing.T) {
+	t.Setenv("PGTEST_BINDIR", t.TempDir())
+	err := Available()
+	if err == nil || !strings.Contains(err.Error(), "initdb missing") {
+		t.Fatalf("Available with an empty PGTEST_BINDIR = %v, want an error naming initdb", err)
+	}
 }
