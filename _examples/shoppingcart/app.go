@@ -35,6 +35,9 @@ type config struct {
 	Secret []byte
 	// Logger receives the app's and the session manager's logs.
 	Logger *slog.Logger
+	// AdminUser may use the administration pages under /admin/ (env
+	// ADMIN_USER); empty: they are not served.
+	AdminUser string
 }
 
 // app is the shop: its catalog, its session manager and its HTTP handler.
@@ -47,6 +50,9 @@ type app struct {
 	pages    map[string]*template.Template
 	handler  http.Handler
 	closers  []io.Closer // closed by Close, last first
+	// admin serves the administration pages (admin.go); nil without
+	// config.AdminUser.
+	admin http.Handler
 }
 
 // newApp builds the shop from cfg. Call Close when done. With Redis, the
@@ -99,6 +105,9 @@ func newApp(cfg config) (_ *app, err error) {
 	a.closers = append(a.closers, closerFunc(a.closeSessions))
 
 	if a.pages, err = parsePages(); err != nil {
+		return nil, err
+	}
+	if a.admin, err = a.newAdmin(cfg.AdminUser); err != nil {
 		return nil, err
 	}
 	a.handler = a.routes()
@@ -202,6 +211,9 @@ func (a *app) routes() http.Handler {
 
 	// Operations.
 	mux.Handle("GET /healthz", a.sessions.HealthHandler())
+	if a.admin != nil {
+		mux.Handle("/admin/", a.admin)
+	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}))
 
 	var h http.Handler = a.notFound(mux)

@@ -9,6 +9,8 @@
 //	                redis+sentinel://, redis+cluster://); unset: in memory
 //	SESSION_SECRET  at least 32 bytes; unset: a random secret for this
 //	                process (sessions do not survive a restart)
+//	ADMIN_USER      the user who may use the administration pages at /admin/;
+//	                unset: no administration pages
 //
 // See README.md for the API and the pages.
 package main
@@ -111,6 +113,7 @@ func configFromEnv(getenv func(string) string, logger *slog.Logger) (config, err
 		Secret:   []byte(getenv("SESSION_SECRET")),
 		Logger:   logger,
 	}
+	cfg.AdminUser = getenv("ADMIN_USER")
 	if cfg.Port == "" {
 		cfg.Port = "8080"
 	}
