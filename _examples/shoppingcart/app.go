@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"html/template"
@@ -18,6 +19,7 @@ import (
 	"github.com/sessionkit/session/backends"
 	"github.com/sessionkit/session/backends/memstore"
 	"github.com/sessionkit/session/backends/redisstore"
+	"github.com/sessionkit/session/backends/storeurl"
 	"github.com/sessionkit/session/degrade"
 	"github.com/sessionkit/session/metrics"
 )
@@ -29,6 +31,10 @@ type config struct {
 	// RedisURL selects Redis as the session store (env REDIS_URL); empty
 	// means the in-memory store.
 	RedisURL string
+	// StoreURL selects the session store by URL (env SESSION_STORE_URL,
+	// see package storeurl): memory://?max_sessions=N, or a Redis URL
+	// (with fail-over to memory, as RedisURL). It excludes RedisURL.
+	StoreURL string
 	// Secret is the application secret, at least 32 bytes (env
 	// SESSION_SECRET). It signs the session cookie and encrypts the stored
 	// sessions; keep it the same across restarts and instances.
@@ -116,7 +122,7 @@ func newApp(cfg config) (_ *app, err error) {
 
 // backendName is the backend label of the store metrics.
 func backendName(cfg config) string {
-	if cfg.RedisURL != "" {
+	if cfg.RedisURL != "" || strings.HasPrefix(cfg.StoreURL, "redis") || strings.HasPrefix(cfg.StoreURL, "unix") {
 		return "redis"
 	}
 	return "memory"
@@ -125,6 +131,9 @@ func backendName(cfg config) string {
 // openStore returns the session store option cfg asks for: memory, or
 // Redis with fail-over to memory.
 func (a *app) openStore(cfg config) (session.Option, error) {
+	if cfg.StoreURL != "" {
+		return a.openStoreURL(cfg)
+	}
 	if cfg.RedisURL == "" {
 		ms, err := memstore.New(memstore.Options{})
 		if err != nil {
@@ -145,6 +154,25 @@ func (a *app) openStore(cfg config) (session.Option, error) {
 	// reach the metrics and the audit log.
 	a.log.Info("sessions are kept in Redis, with fail-over to memory")
 	return session.WithFailover(rs), nil
+}
+
+// openStoreURL opens the store SESSION_STORE_URL names: a Redis store gets
+// the fail-over of REDIS_URL, any other store is used as it is.
+func (a *app) openStoreURL(cfg config) (session.Option, error) {
+	if cfg.RedisURL != "" {
+		return nil, errors.New("set REDIS_URL or SESSION_STORE_URL, not both")
+	}
+	st, err := storeurl.Open(context.Background(), cfg.StoreURL)
+	if err != nil {
+		return nil, fmt.Errorf("SESSION_STORE_URL: %w", err)
+	}
+	a.closers = append(a.closers, closerFunc(func() error { return storeurl.Close(st) }))
+	if _, ok := st.(*redisstore.Store); ok {
+		a.log.Info("sessions are kept in Redis (SESSION_STORE_URL), with fail-over to memory")
+		return session.WithFailover(st), nil
+	}
+	a.log.Info("sessions are kept in the store SESSION_STORE_URL names", "store", fmt.Sprintf("%T", st))
+	return session.WithStore(st), nil
 }
 
 // closeSessions closes the session manager, which first replays onto

@@ -7,6 +7,9 @@
 //	PORT            TCP port to listen on (default 8080)
 //	REDIS_URL       keep sessions in Redis (redis://host:6379/0, rediss://,
 //	                redis+sentinel://, redis+cluster://); unset: in memory
+//	SESSION_STORE_URL  the session store as a URL instead of REDIS_URL
+//	                (memory://?max_sessions=N, redis://…?key_prefix=P; see
+//	                package backends/storeurl)
 //	SESSION_SECRET  at least 32 bytes; unset: a random secret for this
 //	                process (sessions do not survive a restart)
 //	ADMIN_USER      the user who may use the administration pages at /admin/;
@@ -110,6 +113,7 @@ func configFromEnv(getenv func(string) string, logger *slog.Logger) (config, err
 	cfg := config{
 		Port:     getenv("PORT"),
 		RedisURL: getenv("REDIS_URL"),
+		StoreURL: getenv("SESSION_STORE_URL"),
 		Secret:   []byte(getenv("SESSION_SECRET")),
 		Logger:   logger,
 	}

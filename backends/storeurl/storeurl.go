@@ -7,7 +7,8 @@
 //	memory://[?max_sessions=N&max_bytes=N&shards=N&janitor_interval=1m]
 //	    an in-process memstore (empty at start, lost at exit)
 //	redis://…, rediss://…, redis+cluster://…, redis+sentinel://…, unix://…
-//	    the forms redisstore.NewFromURL accepts
+//	    the forms redisstore.NewFromURL accepts, plus key_prefix=P for the
+//	    key prefix (default "session:"): redis://host:6379/0?key_prefix=shop:
 //
 // Other store modules register their schemes when imported, the way
 // database/sql drivers do:
@@ -122,8 +123,25 @@ func init() {
 	}
 }
 
-func openRedis(_ context.Context, _ *url.URL, rawURL string) (backends.Store, error) {
-	st, err := redisstore.NewFromURL(rawURL)
+// keyPrefixParam is the query parameter of the Redis forms that sets the
+// key prefix (redisstore.WithPrefix); it is taken out of the URL before
+// the URL reaches go-redis, which refuses parameters it does not know.
+const keyPrefixParam = "key_prefix"
+
+func openRedis(_ context.Context, u *url.URL, rawURL string) (backends.Store, error) {
+	var opts []redisstore.Option
+	if q := u.Query(); q.Has(keyPrefixParam) {
+		prefix := q.Get(keyPrefixParam)
+		if prefix == "" {
+			return nil, fmt.Errorf("%w: empty %s", ErrBadURL, keyPrefixParam)
+		}
+		opts = append(opts, redisstore.WithPrefix(prefix))
+		q.Del(keyPrefixParam)
+		v := *u
+		v.RawQuery = q.Encode()
+		rawURL = v.String()
+	}
+	st, err := redisstore.NewFromURL(rawURL, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadURL, err)
 	}

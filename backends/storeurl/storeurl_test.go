@@ -102,3 +102,23 @@ func TestRegister(t *testing.T) {
 	}()
 	storeurl.Register("test-scheme", func(context.Context, *url.URL, string) (backends.Store, error) { return nil, nil })
 }
+
+func TestOpenRedisKeyPrefix(t *testing.T) {
+	for _, raw := range []string{
+		"redis://127.0.0.1:1/0?key_prefix=shop:",
+		"redis://:secret@127.0.0.1:1/2?key_prefix=shop:&dial_timeout=1s",
+	} {
+		st, err := storeurl.Open(context.Background(), raw)
+		if err != nil {
+			t.Fatalf("%s: %v", raw, err)
+		}
+		rs, ok := st.(*redisstore.Store)
+		if !ok || rs.Prefix() != "shop:" {
+			t.Errorf("%s: opened %T with prefix %q, want shop:", raw, st, rs.Prefix())
+		}
+		_ = storeurl.Close(st)
+	}
+	if _, err := storeurl.Open(context.Background(), "redis://127.0.0.1:1/0?key_prefix="); !errors.Is(err, storeurl.ErrBadURL) {
+		t.Errorf("empty key_prefix: %v, want ErrBadURL", err)
+	}
+}
