@@ -15,6 +15,7 @@
 package transfer
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -56,7 +57,9 @@ type UserFunc func(key string, rec backends.Record) (userID string, deadline tim
 // the copy itself does not.
 func CodecUsers(p *codec.Pipeline) UserFunc {
 	return func(key string, rec backends.Record) (string, time.Time, error) {
-		d, err := p.Decode(rec.Blob, []byte(key))
+		// Decode takes ownership of the blob it opens (it decrypts in
+		// place); rec.Blob is still to be written.
+		d, err := p.Decode(bytes.Clone(rec.Blob), []byte(key))
 		if err != nil {
 			return "", time.Time{}, fmt.Errorf("transfer: reading the user of a record: %w", err)
 		}
