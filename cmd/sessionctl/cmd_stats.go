@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -216,7 +217,7 @@ func printStats(w io.Writer, res statsResult, top int) {
 		if b.Below == "" {
 			label = "≥ " + lower
 		}
-		fmt.Fprintf(w, "  %-12s %8d  %s\n", label, b.Count, histBar(b.Count, res.Sessions))
+		fmt.Fprintln(w, strings.TrimRight(fmt.Sprintf("  %-12s %8d  %s", label, b.Count, histBar(b.Count, res.Sessions)), " "))
 		lower = b.Below
 	}
 	if res.Users == nil {

@@ -44,6 +44,7 @@ func (g *globals) newProgress(label string, total int64) *progress {
 			progressbar.OptionSetPredictTime(true),
 			progressbar.OptionOnCompletion(func() { fmt.Fprintln(p.w) }),
 		)
+		_ = p.bar.RenderBlank() // starts the clock of the rate and the estimate
 	case "lines":
 		p.lines = true
 	}
