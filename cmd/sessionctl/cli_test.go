@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -302,7 +301,13 @@ func TestRestoreModesAndCorruptBackups(t *testing.T) {
 		t.Errorf("restore of a cut backup: exit %d %s; store holds %d", r.code, r.stderr, b.count(t))
 	}
 
-	// Restore from stdin into B, then the application uses the session.
+	// A backup to stdout, restored from stdin into B; then the
+	// application uses the session there.
+	r := ok(t, envA, nil, "backup", "-", "--json")
+	if !strings.HasPrefix(r.stdout, `{"format":"sessionkit-backup"`) || !strings.Contains(r.stderr, `"copied": 2`) {
+		t.Fatalf("backup -: the stream on stdout, the summary on stderr; got\n%s\n%s", r.stdout, r.stderr)
+	}
+	data = []byte(r.stdout)
 	var res statsJSON
 	decode(t, ok(t, envB, data, "restore", "-", "--json").stdout, &res)
 	if res.Copied != 2 || res.Indexed != 2 || b.count(t) != 2 || len(b.userKeys(t, "alice")) != 1 {
@@ -333,5 +338,4 @@ func TestRestoreModesAndCorruptBackups(t *testing.T) {
 	if got := b.whoami(t, alice); got != "alice" {
 		t.Errorf("after --overwrite the session serves %q", got)
 	}
-	_ = fmt.Sprint
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -66,14 +67,23 @@ example application uses 2h).`,
 					fmt.Fprintf(w, "%s has no live sessions\n", user)
 					return
 				}
+				devices := slices.ContainsFunc(list, func(s sessionJSON) bool { return s.Device != "" })
 				tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-				fmt.Fprintln(tw, "NAME\tCREATED\tLAST SEEN\tEXPIRES\tREMEMBER\tDEVICE")
+				fmt.Fprint(tw, "NAME\tCREATED\tLAST SEEN\tEXPIRES\tREMEMBER")
+				if devices {
+					fmt.Fprint(tw, "\tDEVICE")
+				}
+				fmt.Fprintln(tw)
 				for _, s := range list {
-					dev := s.Device
-					if dev == "" {
-						dev = "-"
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s", s.Name, fmtTime(s.Created), fmtTime(s.LastSeen), fmtTime(s.Expires), yesNo(s.Persistent))
+					if devices {
+						dev := s.Device
+						if dev == "" {
+							dev = "-"
+						}
+						fmt.Fprint(tw, "\t"+dev)
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, fmtTime(s.Created), fmtTime(s.LastSeen), fmtTime(s.Expires), yesNo(s.Persistent), dev)
+					fmt.Fprintln(tw)
 				}
 				tw.Flush()
 			})

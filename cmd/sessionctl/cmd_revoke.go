@@ -57,7 +57,9 @@ names and user bindings derive from it.`,
 			}
 			if operator == "" {
 				operator = "sessionctl"
-				if u, err := user.Current(); err == nil && u.Username != "" {
+				if u := g.env.getenv("USER"); u != "" {
+					operator += ":" + u
+				} else if u, err := user.Current(); err == nil && u.Username != "" {
 					operator += ":" + u.Username
 				}
 			}

@@ -247,9 +247,9 @@ func histBar(n, total int64) string {
 
 func fmtBytes(n int64) string {
 	switch {
-	case n >= 10<<30:
+	case n >= 1<<30:
 		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 10<<20:
+	case n >= 1<<20:
 		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
 	case n >= 10<<10:
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))

@@ -48,7 +48,7 @@ func (g *globals) openStore(rawURL, what string) (backends.Store, error) {
 			if g.ctx.Err() != nil {
 				return nil, interrupted(g.ctx.Err())
 			}
-			return nil, unreachable(fmt.Errorf("%s: the store does not answer: %w", what, err))
+			return nil, unreachable(fmt.Errorf("%s: the store does not answer (waited at most %v): %w", what, g.timeout, err))
 		}
 	}
 	return st, nil
