@@ -188,6 +188,8 @@ the same command again finishes it (what was restored is kept).`,
 			res := newStatsJSON(stats, users)
 			if err != nil {
 				if g.ctx.Err() != nil {
+					dropCanceled(&stats)
+					res = newStatsJSON(stats, users)
 					g.info("restore interrupted after %d sessions (%s); run the same command again to finish: restored sessions are kept", handled(stats), detail(stats))
 					res.Interrupted = true
 					if g.json {

@@ -97,6 +97,8 @@ cursor: the same command with --cursor resumes where it stopped.`,
 					return usageErr(err)
 				}
 				if g.ctx.Err() != nil {
+					dropCanceled(&stats)
+					res = newStatsJSON(stats, users)
 					g.info("copy interrupted (%s); resume with the same command and --cursor %s", detail(stats), stats.Cursor)
 					res.Interrupted = true
 					if g.json {

@@ -189,6 +189,10 @@ func run(ctx context.Context, args []string, e env) int {
 	if g.json && !g.wrote {
 		writeJSON(e.stdout, map[string]any{"error": err.Error(), "exit_code": code})
 	}
+	if code == exitInterrupted {
+		fmt.Fprintln(e.stderr, "sessionctl: interrupted")
+		return code
+	}
 	fmt.Fprintf(e.stderr, "sessionctl: %v\n", err)
 	if code == exitUsage && cmd != nil {
 		fmt.Fprintf(e.stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -72,6 +74,21 @@ func newStatsJSON(st transfer.Stats, u *userReader) statsJSON {
 		out.Undecodable = u.undecodable.Load()
 	}
 	return out
+}
+
+// dropCanceled takes out of st the records that "failed" only because the
+// operation was interrupted while they were in hand: they are not failures,
+// and a resumed run handles them again.
+func dropCanceled(st *transfer.Stats) {
+	kept := st.Errors[:0]
+	for _, err := range st.Errors {
+		if errors.Is(err, context.Canceled) {
+			st.Failed--
+			continue
+		}
+		kept = append(kept, err)
+	}
+	st.Errors = kept
 }
 
 // detail is the counts a progress line shows.
