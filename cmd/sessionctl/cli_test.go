@@ -187,7 +187,12 @@ func TestLsAndRevoke(t *testing.T) {
 	if len(names) != 3 || names["laptop"] == "" || names["phone"] == "" || names["tablet"] == "" {
 		t.Fatalf("devices: %v", names)
 	}
-	text := ok(t, env, nil, "ls", "--user", "alice").stdout
+	// The secret from a file (with its final line break) instead.
+	secretFile := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secretFile, []byte(testSecret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	text := ok(t, env[:1], nil, "ls", "--user", "alice", "--secret-file", secretFile).stdout
 	for _, secret := range append(s.userKeys(t, "alice"), laptop[0].Value, phone[0].Value, tablet[0].Value) {
 		if strings.Contains(r.stdout+text, secret) {
 			t.Fatalf("ls prints a session key or cookie value %q", secret)
