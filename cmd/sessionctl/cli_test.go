@@ -344,3 +344,14 @@ func TestRestoreModesAndCorruptBackups(t *testing.T) {
 		t.Errorf("after --overwrite the session serves %q", got)
 	}
 }
+
+// Through Sentinel, ping says so and that it reaches the master.
+func TestPingSentinel(t *testing.T) {
+	g := redistest.StartSentinel(t)
+	url := "redis+sentinel://" + strings.Join(g.SentinelAddrs(), ",") + "/" + g.MasterName() + "/0"
+	var res pingResult
+	decode(t, ok(t, nil, nil, "ping", "--store", url, "--json").stdout, &res)
+	if res.Kind != "redis (sentinel: talking to the master)" || !strings.HasPrefix(res.Version, "Redis ") {
+		t.Errorf("ping through Sentinel: %+v", res)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -48,6 +49,9 @@ refuses the connection (wrong password, database, TLS).`,
 			}
 			defer storeurl.Close(st)
 			res := pingResult{Kind: storeKind(st), Pings: count}
+			if u, err := url.Parse(g.storeURL); err == nil && strings.Contains(u.Scheme, "sentinel") || err == nil && u.Query().Has("master_name") {
+				res.Kind += " (sentinel: " + redisRole(g.ctx, st) + ")"
+			}
 			if rs, ok := st.(*redisstore.Store); ok {
 				res.Version = redisVersion(g.ctx, rs)
 			}
@@ -113,4 +117,23 @@ func redisVersion(ctx context.Context, rs *redisstore.Store) string {
 		return v
 	}
 	return ""
+}
+
+// redisRole returns the role of the server a Sentinel-managed store talks
+// to ("master" after a fail-over too), or "unknown".
+func redisRole(ctx context.Context, st backends.Store) string {
+	rs, ok := st.(*redisstore.Store)
+	if !ok {
+		return "unknown"
+	}
+	info, err := rs.Client().Info(ctx, "replication").Result()
+	if err != nil {
+		return "unknown"
+	}
+	for line := range strings.SplitSeq(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "role:"); ok {
+			return "talking to the " + v
+		}
+	}
+	return "unknown"
 }
