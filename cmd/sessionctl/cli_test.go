@@ -69,6 +69,7 @@ func TestExitCodes(t *testing.T) {
 		{"copy modes", live, []string{"copy", "--to", "memory://", "--skip-existing", "--overwrite"}, 2, "exclude"},
 		{"bad phase", live, []string{"migrate", "set", "sideways"}, 2, "unknown phase"},
 		{"partial new-only", live, []string{"migrate", "set", "new-only", "--rollout", "50"}, 2, "new-only"},
+		{"bad cursor", live, []string{"copy", "--to", "memory://", "--cursor", "somewhere"}, 2, "invalid cursor"},
 		{"unreachable", nil, []string{"ping", "--store", dead, "--timeout", "1s"}, 3, "does not answer"},
 		{"unreachable destination", live, []string{"copy", "--to", dead, "--timeout", "1s"}, 3, "--to"},
 		{"missing backup", live, []string{"restore", filepath.Join(t.TempDir(), "nothing.jsonl")}, 2, "no such file"},
