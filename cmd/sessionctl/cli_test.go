@@ -67,6 +67,8 @@ func TestExitCodes(t *testing.T) {
 		{"short secret", append(live, "SESSION_SECRET=short"), []string{"ls", "--user", "alice"}, 2, "at least 32"},
 		{"copy without --to", live, []string{"copy"}, 2, "--to"},
 		{"copy modes", live, []string{"copy", "--to", "memory://", "--skip-existing", "--overwrite"}, 2, "exclude"},
+		{"migrate alone", live, []string{"migrate"}, 2, "status or set"},
+		{"migrate what", live, []string{"migrate", "sideways"}, 2, "unknown command"},
 		{"bad phase", live, []string{"migrate", "set", "sideways"}, 2, "unknown phase"},
 		{"partial new-only", live, []string{"migrate", "set", "new-only", "--rollout", "50"}, 2, "new-only"},
 		{"bad cursor", live, []string{"copy", "--to", "memory://", "--cursor", "somewhere"}, 2, "invalid cursor"},

@@ -46,6 +46,10 @@ while in write-both, before read-new.
 		Example: `  sessionctl migrate status --store redis://new:6379/0
   sessionctl migrate set write-both --store redis://new:6379/0
   sessionctl migrate set read-new --rollout 10`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return usagef("migrate needs a command: status or set PHASE")
+		},
 	}
 	cmd.PersistentFlags().StringVar(&key, "control-key", migrate.DefaultControlKey, "the control record's key (migrate.WithControlKey)")
 
