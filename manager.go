@@ -527,6 +527,13 @@ func (m *Manager) Close() error {
 // Store returns the store the manager uses.
 func (m *Manager) Store() backends.Store { return m.store }
 
+// Codec returns the codec pipeline the manager encodes stored sessions
+// with: the keyring derived from WithSecret (or given with WithKeyring), the
+// maximum size and the codec options. Tools that read records outside a
+// request use it, for example transfer.CodecUsers to carry user index
+// entries. It decrypts every session in the store: keep it in the process.
+func (m *Manager) Codec() *codec.Pipeline { return m.codec }
+
 // newID returns a fresh session ID: 256 bits from crypto/rand, base64url.
 func newID() string {
 	var b [32]byte

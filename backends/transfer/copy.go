@@ -57,7 +57,8 @@ type UserFunc func(key string, rec backends.Record) (userID string, deadline tim
 // the copy itself does not.
 func CodecUsers(p *codec.Pipeline) UserFunc {
 	return func(key string, rec backends.Record) (string, time.Time, error) {
-		// Decode may work in place: give it a copy, the blob is written as is.
+		// Decode takes ownership of the blob it opens (it decrypts in
+		// place); rec.Blob is still to be written.
 		d, err := p.Decode(bytes.Clone(rec.Blob), []byte(key))
 		if err != nil {
 			return "", time.Time{}, fmt.Errorf("transfer: reading the user of a record: %w", err)
