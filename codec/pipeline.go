@@ -58,10 +58,13 @@ type config struct {
 type Option func(*config) error
 
 // WithSerializer sets the Serializer that the session's values are written
-// with; the default is JSON{}. The serializer's name is stored in every blob
-// and Decode refuses blobs written with another one (ErrSerializerMismatch):
-// changing the serializer of a running application makes existing sessions
-// unreadable (fresh). The name must be 1 to 255 bytes long.
+// with; the default is CBOR{}. The serializer's name is stored in every
+// blob. Decode reads blobs written with another serializer when s is a
+// Converter from it (CBOR and JSON convert from each other, so sessions
+// written before a change between them stay valid and are written back
+// with s on their next save); it refuses the others with
+// ErrSerializerMismatch, which makes those sessions fresh. The name must be
+// 1 to 255 bytes long.
 func WithSerializer(s Serializer) Option {
 	return func(c *config) error {
 		if s == nil {
@@ -187,12 +190,12 @@ type Pipeline struct {
 }
 
 // New returns a Pipeline configured by opts. Without options it serializes
-// with JSON, compresses payloads of 1 KiB and more, does not pad, does not
+// with CBOR, compresses payloads of 1 KiB and more, does not pad, does not
 // encrypt, and refuses payloads over 1 MiB. New reports invalid options; a
 // Pipeline never fails later because of its configuration.
 func New(opts ...Option) (*Pipeline, error) {
 	c := config{
-		serializer: JSON{},
+		serializer: CBOR{},
 		compress:   true,
 		threshold:  DefaultCompressionThreshold,
 		maxSize:    DefaultMaxSize,
@@ -421,8 +424,9 @@ func (p *Pipeline) Decode(blob, aad []byte) (*Data, error) {
 	if nl == 0 || len(blob) < hl {
 		return nil, corruptf("bad serializer name")
 	}
-	if string(blob[4:hl]) != p.ser.Name() {
-		return nil, decodeErr(fmt.Errorf("%w: blob uses %q, pipeline %q", ErrSerializerMismatch, blob[4:hl], p.ser.Name()))
+	convert, err := p.converter(blob[4:hl])
+	if err != nil {
+		return nil, err
 	}
 	var inner []byte
 	if flags&flagEncrypted != 0 {
@@ -483,7 +487,6 @@ func (p *Pipeline) Decode(blob, aad []byte) (*Data, error) {
 	}
 	payload := inner
 	if flags&flagZstd != 0 {
-		var err error
 		if payload, err = p.decompress(inner); err != nil {
 			return nil, err
 		}
@@ -494,7 +497,31 @@ func (p *Pipeline) Decode(blob, aad []byte) (*Data, error) {
 	if err != nil {
 		return nil, decodeErr(err)
 	}
+	if convert != nil {
+		for k, v := range d.Values {
+			c, err := convert(v)
+			if err != nil {
+				return nil, decodeErr(fmt.Errorf("%w: value %q from %q: %v", ErrSerializerMismatch, k, blob[4:hl], err))
+			}
+			d.Values[k] = c
+		}
+	}
 	return d, nil
+}
+
+// converter returns nil for a blob written with the pipeline's serializer,
+// the conversion of its values for a blob written with a serializer the
+// pipeline's converts from, and ErrSerializerMismatch otherwise.
+func (p *Pipeline) converter(name []byte) (func([]byte) ([]byte, error), error) {
+	if string(name) == p.ser.Name() {
+		return nil, nil
+	}
+	if c, ok := p.ser.(Converter); ok {
+		if f := c.ConvertFrom(string(name)); f != nil {
+			return f, nil
+		}
+	}
+	return nil, decodeErr(fmt.Errorf("%w: blob uses %q, pipeline %q", ErrSerializerMismatch, name, p.ser.Name()))
 }
 
 // decompress decodes one zstd payload into a new buffer of at most maxSize
