@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
+
 	"github.com/sessionkit/session/codec"
 )
 
@@ -50,9 +52,8 @@ func BenchmarkCartPipeline(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.Run(fmt.Sprintf("items=%d/Load", n), func(b *testing.B) {
-			b.ReportAllocs()
 			scratch := make([]byte, len(blob))
-			for b.Loop() {
+			loopCPU(b, func() {
 				copy(scratch, blob) // Decode takes ownership
 				got, err := p.Decode(scratch, aad)
 				if err != nil {
@@ -62,13 +63,12 @@ func BenchmarkCartPipeline(b *testing.B) {
 				if err := p.Serializer().Unmarshal(got.Values["cart"], &c); err != nil {
 					b.Fatal(err)
 				}
-			}
+			})
 			b.ReportMetric(float64(len(blob)), "B/blob")
 		})
 		b.Run(fmt.Sprintf("items=%d/Save", n), func(b *testing.B) {
-			b.ReportAllocs()
 			c := goldenCartOf(n)
-			for b.Loop() {
+			loopCPU(b, func() {
 				raw, err := p.Serializer().Marshal(c)
 				if err != nil {
 					b.Fatal(err)
@@ -77,8 +77,77 @@ func BenchmarkCartPipeline(b *testing.B) {
 				if _, err := p.Encode(d, aad); err != nil {
 					b.Fatal(err)
 				}
-			}
+			})
 			b.ReportMetric(float64(len(blob)), "B/blob")
 		})
+	}
+}
+
+// envelopeOf returns the payload the pipeline compresses for d (the
+// envelope): the blob of a pipeline without compression and keyring, less
+// its header and checksum.
+func envelopeOf(b *testing.B, ser codec.Serializer, d *codec.Data) []byte {
+	blob, err := mustNew(b, codec.WithSerializer(ser), codec.WithoutCompression()).Encode(d, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return blob[4+len(ser.Name()) : len(blob)-4]
+}
+
+// zstdVariant is an encoder configuration measured for the cart payload.
+type zstdVariant struct {
+	name string
+	opts []zstd.EOption
+}
+
+var zstdVariants = []zstdVariant{
+	{"fastest", []zstd.EOption{zstd.WithEncoderLevel(zstd.SpeedFastest)}},
+	{"fastest-noentropy", []zstd.EOption{zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithNoEntropyCompression(true)}},
+	{"default", []zstd.EOption{zstd.WithEncoderLevel(zstd.SpeedDefault)}},
+	{"better", []zstd.EOption{zstd.WithEncoderLevel(zstd.SpeedBetterCompression)}},
+}
+
+// BenchmarkCartCompression compresses and decompresses the payload of a
+// cart session of 1 to 20 lines (CBOR and JSON values) with each encoder
+// configuration, with the pipeline's other encoder and decoder options.
+// B/raw is the payload, B/zstd the compressed payload: the figures that
+// place the compression threshold and pick the level.
+//
+//	go test -run '^$' -bench CartCompression -benchmem -count 5 ./codec
+func BenchmarkCartCompression(b *testing.B) {
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(codec.DefaultMaxSize), zstd.WithDecodeAllCapLimit(true))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer dec.Close()
+	for _, ser := range []codec.Serializer{codec.CBOR{}, codec.JSON{}} {
+		for _, n := range []int{1, 3, 5, 10, 20} {
+			env := envelopeOf(b, ser, cartSession(b, ser, n))
+			for _, v := range zstdVariants {
+				opts := append([]zstd.EOption{zstd.WithEncoderConcurrency(1), zstd.WithEncoderCRC(false), zstd.WithSingleSegment(true)}, v.opts...)
+				enc, err := zstd.NewWriter(nil, opts...)
+				if err != nil {
+					b.Fatal(err)
+				}
+				z := enc.EncodeAll(env, nil)
+				name := fmt.Sprintf("%s/items=%d/%s", ser.Name(), n, v.name)
+				b.Run(name+"/Compress", func(b *testing.B) {
+					buf := make([]byte, 0, 2*len(env))
+					loopCPU(b, func() { buf = enc.EncodeAll(env, buf[:0]) })
+					b.ReportMetric(float64(len(env)), "B/raw")
+					b.ReportMetric(float64(len(z)), "B/zstd")
+				})
+				b.Run(name+"/Decompress", func(b *testing.B) {
+					buf := make([]byte, 0, len(env))
+					loopCPU(b, func() {
+						if buf, err = dec.DecodeAll(z, buf[:0]); err != nil {
+							b.Fatal(err)
+						}
+					})
+					b.ReportMetric(float64(len(env)), "B/raw")
+					b.ReportMetric(float64(len(z)), "B/zstd")
+				})
+			}
+		}
 	}
 }
