@@ -377,8 +377,10 @@ var zstdLevels = []zstd.EncoderLevel{zstd.SpeedFastest, zstd.SpeedDefault, zstd.
 // span the JSON sizes around a compression threshold.
 var cartSizes = []int{1, 3, 5, 10, 20}
 
-// newZstd returns an encoder with the options of the codec package's, at
-// level, and a decoder.
+// newZstd returns an encoder with the codec package's framing options (no
+// checksum, single segment) at level, with entropy coding of literals, and
+// a decoder. (The codec package also turns off entropy coding of literals:
+// see BenchmarkCartCompression in codec/cart_bench_test.go.)
 func newZstd(level zstd.EncoderLevel) (*zstd.Encoder, *zstd.Decoder, error) {
 	enc, err := zstd.NewWriter(nil,
 		zstd.WithEncoderLevel(level),

@@ -237,7 +237,9 @@ func New(opts ...Option) (*Pipeline, error) {
 	return p, nil
 }
 
-// Serializer returns the Serializer the pipeline's values are written with.
+// Serializer returns the Serializer the pipeline's values are written
+// with, which also decodes the values Decode returns, converted ones
+// included.
 func (p *Pipeline) Serializer() Serializer { return p.ser }
 
 // MaxSize returns the maximum payload size in bytes.
@@ -406,9 +408,15 @@ func corruptf(format string, args ...any) error {
 // afterwards. The returned values are the caller's to keep; they do not
 // alias any buffer that is reused.
 //
+// A blob written with another serializer is read when the pipeline's
+// serializer is a Converter from it: the returned values are converted,
+// so that the pipeline's Serializer decodes them, and the next Encode
+// writes the session with the pipeline's serializer.
+//
 // Every error caused by the blob satisfies IsCorrupt and matches one of
-// ErrCorrupt, ErrUnsupportedVersion, ErrSerializerMismatch, ErrUnknownKey,
-// ErrAuthFailed or ErrTooLarge. With a keyring, the blob is authenticated
+// ErrCorrupt, ErrUnsupportedVersion, ErrSerializerMismatch (a serializer
+// the pipeline's cannot convert from, or a value it cannot convert),
+// ErrUnknownKey, ErrAuthFailed or ErrTooLarge. With a keyring, the blob is authenticated
 // before anything in it is decompressed or parsed; only the header is read
 // first.
 func (p *Pipeline) Decode(blob, aad []byte) (*Data, error) {
