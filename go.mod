@@ -4,12 +4,15 @@ go 1.26.0
 
 require (
 	github.com/felixge/httpsnoop v1.1.0
+	github.com/fxamacker/cbor/v2 v2.10.0
 	github.com/gavv/httpexpect/v2 v2.17.0
 	github.com/gorilla/securecookie v1.1.2
 	github.com/klauspost/compress v1.20.4
 	github.com/redis/go-redis/v9 v9.23.0
 	golang.org/x/crypto v0.59.0
 )
+
+require github.com/x448/float16 v0.8.4 // indirect
 
 require (
 	github.com/TylerBrock/colorjson v0.0.0-20200706003622-8a50f05110d2 // indirect

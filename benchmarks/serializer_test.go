@@ -6,14 +6,21 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"os/exec"
 	"reflect"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fxamacker/cbor/v2"
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/klauspost/compress/zstd"
 	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/sessionkit/session/codec"
 )
 
 // A valueSerializer is a candidate for the serializer of session values,
@@ -55,6 +62,7 @@ var serializers = []valueSerializer{
 	{"json v2 (go-json-experiment)", func(v any) ([]byte, error) { return jsonv2.Marshal(v) },
 		func(b []byte, v any) error { return jsonv2.Unmarshal(b, v) }},
 	{"cbor (fxamacker, limits)", cborEncoder.Marshal, cborDecoder.Unmarshal},
+	{"codec.CBOR (the default)", codec.CBOR{}.Marshal, codec.CBOR{}.Unmarshal},
 	{"msgpack (vmihailenco)", msgpack.Marshal, msgpack.Unmarshal},
 	{"encoding/gob (as scs, gorilla)", gobMarshal, gobUnmarshal},
 }
@@ -110,6 +118,7 @@ func serializerBench(s valueSerializer, n int) (encode, decode func(*testing.B),
 	}
 	encode = func(b *testing.B) {
 		b.ReportAllocs()
+		defer reportCPU(b)()
 		for b.Loop() {
 			if _, err := s.marshal(cart); err != nil {
 				b.Fatal(err)
@@ -118,6 +127,7 @@ func serializerBench(s valueSerializer, n int) (encode, decode func(*testing.B),
 	}
 	decode = func(b *testing.B) {
 		b.ReportAllocs()
+		defer reportCPU(b)()
 		for b.Loop() {
 			var c Cart
 			if err := s.unmarshal(blob, &c); err != nil {
@@ -128,22 +138,235 @@ func serializerBench(s valueSerializer, n int) (encode, decode func(*testing.B),
 	return encode, decode, len(blob)
 }
 
-// BenchmarkSerializer encodes and decodes the 20-item cart with every
-// candidate; B/blob is the size of the encoded cart.
+// processCPU returns the CPU time (user and system, all threads) the
+// process has used, from /proc/self/stat in clock ticks of 10 ms; false
+// where that file does not exist (outside Linux).
+func processCPU() (time.Duration, bool) {
+	b, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		return 0, false
+	}
+	// The fields after the command name (which may hold spaces) start
+	// with the state; utime and stime are the 12th and 13th of them.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, false
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond, true
+}
+
+// reportCPU starts measuring the process's CPU time and returns the
+// function that reports it per iteration (cpu-ns/op): on a shared machine
+// wall-clock time includes the time other processes held the CPU, CPU time
+// does not. Its resolution is 10 ms over the whole benchmark.
+func reportCPU(b *testing.B) func() {
+	start, ok := processCPU()
+	return func() {
+		end, ok2 := processCPU()
+		if ok && ok2 && b.N > 0 {
+			b.ReportMetric(float64(end-start)/float64(b.N), "cpu-ns/op")
+		}
+	}
+}
+
+// BenchmarkSerializer encodes and decodes the 5- and 20-item carts with
+// every candidate; B/blob is the size of the encoded cart.
 //
 //	go test -run '^$' -bench Serializer -benchmem -count 6 .
 func BenchmarkSerializer(b *testing.B) {
+	for _, n := range []int{5, cartMax} {
+		for _, s := range serializers {
+			enc, dec, size := serializerBench(s, n)
+			name := fmt.Sprintf("items=%d/%s", n, benchName(s.name))
+			b.Run(name+"/Encode", func(b *testing.B) {
+				enc(b)
+				b.ReportMetric(float64(size), "B/blob")
+			})
+			b.Run(name+"/Decode", func(b *testing.B) {
+				dec(b)
+				b.ReportMetric(float64(size), "B/blob")
+			})
+		}
+	}
+}
+
+// hostileInput is data shaped to hurt a decoder, in one candidate's format.
+type hostileInput struct {
+	name string
+	data []byte
+	// child: decode it in a child process, because it kills the process
+	// that decodes it.
+	child bool
+}
+
+func nested(open []byte, n int, end ...byte) []byte {
+	return append(bytes.Repeat(open, n), end...)
+}
+
+// hostileInputs returns, by candidate name, inputs in its format: deep
+// nesting, lengths that claim far more than the input holds, truncated and
+// corrupted carts.
+func hostileInputs(s valueSerializer) []hostileInput {
+	valid, err := s.marshal(newCart(cartMax))
+	if err != nil {
+		panic(err)
+	}
+	flipped := bytes.Clone(valid)
+	for i := 0; i < len(flipped); i += 7 {
+		flipped[i] ^= 0x5a
+	}
+	common := []hostileInput{
+		{"truncated cart", valid[:len(valid)/2], false},
+		{"corrupted cart", flipped, false},
+	}
+	var own []hostileInput
+	switch {
+	case strings.Contains(s.name, "json"):
+		own = []hostileInput{
+			{"nesting 1 MiB", nested([]byte("["), 1<<20), false},
+			{"nesting 9000", append(nested([]byte("["), 9000), bytes.Repeat([]byte("]"), 9000)...), false},
+			{"number 1e999999", []byte(`{"items":[{"price":1e999999}]}`), false},
+		}
+	case strings.Contains(s.name, "cbor") || strings.Contains(s.name, "CBOR"):
+		own = []hostileInput{
+			{"nesting 1 MiB", nested([]byte{0x81}, 1<<20, 0), false},
+			{"nesting 9000", nested([]byte{0x81}, 9000, 0), false},
+			{"array claims 2^31-1", []byte{0xa1, 0x65, 'i', 't', 'e', 'm', 's', 0x9a, 0x7f, 0xff, 0xff, 0xff, 0}, false},
+			{"map claims 2^31-1", []byte{0xba, 0x7f, 0xff, 0xff, 0xff, 0, 0}, false},
+			{"bytes claim 4 GiB", []byte{0x5a, 0xff, 0xff, 0xff, 0xff, 0}, false},
+			{"unterminated indefinite", []byte{0x9f, 1, 2}, false},
+		}
+	case strings.Contains(s.name, "msgpack"):
+		own = []hostileInput{
+			{"nesting 1 MiB", nested([]byte{0x91}, 1<<20, 0xc0), false},
+			{"nesting 9000", nested([]byte{0x91}, 9000, 0xc0), false},
+			{"array claims 2^32-1", []byte{0x81, 0xa5, 'i', 't', 'e', 'm', 's', 0xdd, 0xff, 0xff, 0xff, 0xff, 0xc0}, true},
+			{"map claims 2^32-1", []byte{0xdf, 0xff, 0xff, 0xff, 0xff, 0xc0}, true},
+			{"bytes claim 4 GiB", []byte{0xc6, 0xff, 0xff, 0xff, 0xff, 0}, true},
+		}
+	case strings.Contains(s.name, "gob"):
+		own = []hostileInput{
+			{"length claims 2^62", append([]byte{0xf8, 0x3f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, valid...), false},
+		}
+	}
+	return append(own, common...)
+}
+
+// hostileOutcome is what one decode of a hostile input did.
+type hostileOutcome struct {
+	err       error
+	panicked  any
+	allocated uint64
+}
+
+func decodeHostile(s valueSerializer, data []byte, v any) (out hostileOutcome) {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	defer func() {
+		runtime.ReadMemStats(&after)
+		out.allocated = after.TotalAlloc - before.TotalAlloc
+		out.panicked = recover()
+	}()
+	out.err = s.unmarshal(data, v)
+	return out
+}
+
+// hostileChildEnv names the serializer and input a child process of
+// TestSerializersHostileInput decodes.
+const hostileChildEnv = "SESSIONKIT_HOSTILE_DECODE"
+
+// TestHostileDecodeChild is the child: it decodes one hostile input into a
+// Cart and exits; run by TestSerializersHostileInput for the inputs that
+// can kill the process (a fatal out-of-memory error cannot be recovered).
+func TestHostileDecodeChild(t *testing.T) {
+	spec := os.Getenv(hostileChildEnv)
+	if spec == "" {
+		t.Skip("run by TestSerializersHostileInput")
+	}
+	ser, input, _ := strings.Cut(spec, "|")
 	for _, s := range serializers {
-		enc, dec, size := serializerBench(s, cartMax)
-		name := benchName(s.name)
-		b.Run(name+"/Encode", func(b *testing.B) {
-			enc(b)
-			b.ReportMetric(float64(size), "B/blob")
-		})
-		b.Run(name+"/Decode", func(b *testing.B) {
-			dec(b)
-			b.ReportMetric(float64(size), "B/blob")
-		})
+		for _, in := range hostileInputs(s) {
+			if s.name == ser && in.name == input {
+				o := decodeHostile(s, in.data, new(Cart))
+				fmt.Printf("outcome err=%v panic=%v allocated=%d\n", o.err, o.panicked, o.allocated)
+				return
+			}
+		}
+	}
+	t.Fatalf("no input %q", spec)
+}
+
+// decodeInChild decodes one input in a child process and reports how it
+// ended.
+func decodeInChild(t *testing.T, s valueSerializer, in hostileInput) string {
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHostileDecodeChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), hostileChildEnv+"="+s.name+"|"+in.name)
+	out, err := cmd.CombinedOutput()
+	switch {
+	case bytes.Contains(out, []byte("out of memory")):
+		return "process died: out of memory"
+	case err != nil:
+		return "process died: " + err.Error()
+	case bytes.Contains(out, []byte("err=<nil>")):
+		return "decoded"
+	}
+	return "error"
+}
+
+// TestSerializersHostileInput decodes inputs shaped to hurt each decoder
+// into a typed cart and, except for gob, into an any, and logs what
+// happened: an error, a panic, the bytes allocated. The session's
+// serializer (codec.CBOR) must return an error without panicking and
+// allocate at most a small multiple of the input; the other candidates are
+// reported, not judged.
+//
+//	go test -run TestSerializersHostileInput -v .
+func TestSerializersHostileInput(t *testing.T) {
+	t.Logf("%-32s %-26s %-8s %-8s %12s", "serializer", "input", "target", "outcome", "allocated")
+	for _, s := range serializers {
+		for _, in := range hostileInputs(s) {
+			if in.child {
+				t.Logf("%-32s %-26s %-8s %s", s.name, in.name, "Cart", decodeInChild(t, s, in))
+				continue
+			}
+			targets := []any{new(Cart), new(any)}
+			if strings.Contains(s.name, "gob") {
+				targets = targets[:1]
+			}
+			for _, v := range targets {
+				o := decodeHostile(s, in.data, v)
+				outcome := "error"
+				switch {
+				case o.panicked != nil:
+					outcome = "PANIC"
+				case o.err == nil:
+					outcome = "decoded"
+				}
+				target := "Cart"
+				if _, ok := v.(*any); ok {
+					target = "any"
+				}
+				t.Logf("%-32s %-26s %-8s %-8s %12d", s.name, in.name, target, outcome, o.allocated)
+				if s.name != "codec.CBOR (the default)" {
+					continue
+				}
+				if o.panicked != nil || (o.err == nil && in.name != "nesting 9000") {
+					t.Errorf("%s, %s into %s: %s (%v)", s.name, in.name, target, outcome, o.err)
+				}
+				if limit := uint64(64*len(in.data) + 64<<10); o.allocated > limit {
+					t.Errorf("%s, %s into %s: allocated %d bytes, more than %d", s.name, in.name, target, o.allocated, limit)
+				}
+			}
+		}
 	}
 }
 
@@ -154,8 +377,10 @@ var zstdLevels = []zstd.EncoderLevel{zstd.SpeedFastest, zstd.SpeedDefault, zstd.
 // span the JSON sizes around a compression threshold.
 var cartSizes = []int{1, 3, 5, 10, 20}
 
-// newZstd returns an encoder with the options of the codec package's, at
-// level, and a decoder.
+// newZstd returns an encoder with the codec package's framing options (no
+// checksum, single segment) at level, with entropy coding of literals, and
+// a decoder. (The codec package also turns off entropy coding of literals:
+// see BenchmarkCartCompression in codec/cart_bench_test.go.)
 func newZstd(level zstd.EncoderLevel) (*zstd.Encoder, *zstd.Decoder, error) {
 	enc, err := zstd.NewWriter(nil,
 		zstd.WithEncoderLevel(level),

@@ -129,7 +129,7 @@ type combo struct {
 
 func combos(t testing.TB) []combo {
 	var out []combo
-	for _, ser := range []codec.Serializer{codec.JSON{}, codec.Gob{}} {
+	for _, ser := range []codec.Serializer{codec.CBOR{}, codec.JSON{}, codec.Gob{}} {
 		for _, comp := range []bool{false, true} {
 			for _, ciph := range []string{"none", "aes", "xchacha"} {
 				for _, pad := range []int{0, 256} {
@@ -325,7 +325,9 @@ func TestRefusalsBetweenConfigurations(t *testing.T) {
 		{"plain blob, keyring pipeline", plain, withAES, codec.ErrAuthFailed},
 		{"encrypted blob, no keyring", withAES, plain, codec.ErrUnknownKey},
 		{"AES blob, XChaCha keyring", withAES, withX, codec.ErrUnknownKey},
-		{"json blob, gob pipeline", plain, gob, codec.ErrSerializerMismatch},
+		{"cbor blob, gob pipeline", plain, gob, codec.ErrSerializerMismatch},
+		{"gob blob, cbor pipeline", gob, plain, codec.ErrSerializerMismatch},
+		{"gob blob, json pipeline", gob, mustNew(t, codec.WithSerializer(codec.JSON{})), codec.ErrSerializerMismatch},
 	}
 	for _, c := range cases {
 		_, err := c.r.Decode(enc(c.w), nil)

@@ -11,7 +11,7 @@ import (
 )
 
 func Example() {
-	p, err := codec.New() // JSON values, zstd from 1 KiB, no encryption, 1 MiB max
+	p, err := codec.New() // CBOR values, zstd from 512 bytes, no encryption, 1 MiB max
 	if err != nil {
 		panic(err)
 	}
@@ -55,7 +55,7 @@ func ExampleNewKeyring_rotation() {
 	got, err := p2.Decode(bytes.Clone(old), aad[:])
 	fmt.Println("old blob:", string(got.Values["theme"]), err)
 	fresh, _ := p2.Encode(d, aad[:])
-	fmt.Println("new blob key ID byte:", fresh[4+len("json")+4]) // header: see the format
+	fmt.Println("new blob key ID byte:", fresh[4+len("cbor")+4]) // header: see the format
 
 	// Later the old key is retired: its sessions become unreadable (fresh).
 	kr3, _ := codec.NewKeyring(codec.AESGCM, key2)
@@ -118,4 +118,49 @@ func ExampleWithCompression() {
 	// 309
 	// 309
 	// 565
+}
+
+func ExampleCBOR() {
+	type line struct {
+		SKU   string    `json:"sku"`
+		Qty   int       `json:"qty"`
+		Added time.Time `json:"added"`
+	}
+	in := []line{{SKU: "sku-1", Qty: 2, Added: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}}
+	b, err := codec.CBOR{}.Marshal(in)
+	if err != nil {
+		panic(err)
+	}
+	var out []line // no registration: the type to decode into is enough
+	if err := (codec.CBOR{}).Unmarshal(b, &out); err != nil {
+		panic(err)
+	}
+	j, _ := codec.JSON{}.Marshal(in)
+	fmt.Println(out[0].SKU, out[0].Qty, out[0].Added.Equal(in[0].Added))
+	fmt.Println("cbor", len(b), "bytes, json", len(j), "bytes")
+	// Output:
+	// sku-1 2 true
+	// cbor 44 bytes, json 56 bytes
+}
+
+// A session written by a pipeline that used JSON (the default of earlier
+// releases) is read by a pipeline that uses CBOR: its values keep their
+// meaning, and the next save writes the session in CBOR.
+func ExampleConverter() {
+	old, _ := codec.New(codec.WithSerializer(codec.JSON{}))
+	cart, _ := codec.JSON{}.Marshal([]string{"sku-1", "sku-2"})
+	blob, _ := old.Encode(&codec.Data{UserID: "alice", Values: map[string][]byte{"cart": cart}}, nil)
+
+	p, _ := codec.New() // CBOR, a Converter from JSON
+	d, err := p.Decode(blob, nil)
+	if err != nil {
+		panic(err)
+	}
+	var items []string
+	if err := p.Serializer().Unmarshal(d.Values["cart"], &items); err != nil {
+		panic(err)
+	}
+	again, _ := p.Encode(d, nil)
+	fmt.Println(d.UserID, items, string(again[4:8]))
+	// Output: alice [sku-1 sku-2] cbor
 }
