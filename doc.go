@@ -59,7 +59,7 @@
 // What is stored: the store key is the SHA-256 of the session ID, so a
 // dump of the store yields no usable session ID (the ID's 256 random bits
 // make the hash impossible to reverse or guess). The record is encoded by package codec: values are
-// serialized (JSON by default), compressed with zstd above a size threshold,
+// serialized (CBOR by default; JSON records stay readable), compressed with zstd above a size threshold,
 // and, when a secret is configured, encrypted with AES-256-GCM using the
 // store key as associated data, so a record copied under another session's
 // key fails to open. An undecodable record is treated as absent and logged.

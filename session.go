@@ -166,7 +166,7 @@ func (s *Session) apply(op changeset.Op) {
 }
 
 // Set stores v under key. v is encoded at once with the manager's
-// serializer (JSON by default), so later changes to v do not affect the
+// serializer (CBOR by default), so later changes to v do not affect the
 // session. It returns ErrTooLarge, without storing v, when the session
 // would exceed the maximum size.
 func (s *Session) Set(key string, v any) error {
