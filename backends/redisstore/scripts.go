@@ -54,13 +54,20 @@ return {r[1], r[2], t}
 
 // versionLua reads the version of a record as a decimal string: '0' when
 // the key does not exist, nil when it holds something this store did not
-// write (another type, or a hash without a version).
+// write (another type, or a hash without a version). A record in its last
+// millisecond (PTTL 0: Load already reports it expired, Redis has not
+// removed it yet) is deleted and counts as missing, so that an expired
+// record never passes a compare-and-set.
 const versionLua = `
 local function version(k)
   local cur = redis.pcall('HGET', k, 'v')
   if type(cur) == 'table' then return nil end
   if not cur then
     if redis.call('EXISTS', k) == 1 then return nil end
+    return '0'
+  end
+  if redis.call('PTTL', k) == 0 then
+    redis.call('DEL', k)
     return '0'
   end
   return cur
