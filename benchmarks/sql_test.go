@@ -3,10 +3,15 @@ package benchmarks
 import (
 	"context"
 	"database/sql"
+	"flag"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/alexedwards/scs/pgxstore"
 	"github.com/alexedwards/scs/sqlite3store"
@@ -17,6 +22,7 @@ import (
 	"github.com/sessionkit/session/backends/pgstore"
 	"github.com/sessionkit/session/backends/sqlitestore"
 	"github.com/sessionkit/session/internal/pgtest"
+	"github.com/sessionkit/session/internal/redistest"
 )
 
 // The SQL comparison: the cart workload of the Redis comparison (read a
@@ -182,4 +188,117 @@ func BenchmarkCartSQL(b *testing.B) {
 			})
 		}
 	}
+}
+
+var (
+	sqlLoad       = flag.String("sqlload", "", "run the HTTP 90/10 load on PostgreSQL and SQLite beside Redis, for the comma-separated targets given (\"all\": every target), with the -publish.n, -publish.c, -publish.rounds and -publish.max settings (TestSQLLoad)")
+	sqlLoadBudget = flag.Duration("sqlload.budget", 2*time.Minute, "TestSQLLoad: time budget; rounds stop early rather than exceed it")
+)
+
+// sqlLoadTargets are the targets of TestSQLLoad: the bare handler,
+// sessionkit and scs on Redis (scs with a pool as large as the load's
+// client count, see tSCSPool), then the SQL targets.
+func sqlLoadTargets(tb testing.TB, redisSrv *redistest.Server, pg *pgtest.Server) []cartTarget {
+	sqlTargets := newSQLCartTargets(tb, pg)
+	out := []cartTarget{
+		sqlTargets[0],
+		{name: tSessionkit + " (Redis)", store: "Redis", handler: newSessionkitRedis(tb, redisSrv, false)},
+		{name: "SCS (Redis, MaxIdle " + fmt.Sprint(*pubClients) + ")", store: "Redis", handler: newSCSRedis(tb, redisSrv, *pubClients)},
+	}
+	return append(out, sqlTargets[1:]...)
+}
+
+// TestSQLLoad runs the HTTP load of the published Redis comparison (each
+// of -publish.c keep-alive clients holds two sessions; one request in ten
+// adds a line to a 20-item cart, the others read a 5-item cart) against
+// sessionkit and scs on PostgreSQL, on SQLite and, for reference, on Redis,
+// in interleaved rounds, and logs the medians as a table for
+// docs/benchmarks.md. The servers (redis-server, a PostgreSQL cluster) are
+// started on free 127.0.0.1 ports; clients, servers and databases share the
+// machine's CPUs.
+//
+//	go test -run '^TestSQLLoad$' -count 1 -timeout 10m . -args -sqlload all -publish.n 15000 -publish.rounds 3
+func TestSQLLoad(t *testing.T) {
+	if *sqlLoad == "" {
+		t.Skip("pass -args -sqlload TARGETS (all: every target)")
+	}
+	if raceEnabled {
+		t.Fatal("TestSQLLoad measures speed: run it without -race")
+	}
+	pgtest.Require(t)
+	redistest.Require(t)
+	budgetEnd := time.Now().Add(*sqlLoadBudget)
+	redisSrv := redistest.StartServer(t)
+	var targets []cartTarget
+	want := strings.Split(*sqlLoad, ",")
+	for _, tg := range sqlLoadTargets(t, redisSrv, pgtest.Start(t)) {
+		if *sqlLoad == "all" || slices.Contains(want, tg.name) {
+			targets = append(targets, tg)
+		}
+	}
+	if len(targets) == 0 {
+		t.Fatalf("no target in %q", *sqlLoad)
+	}
+	ctx := t.Context()
+	rc := redisSrv.Client()
+
+	type server struct {
+		srv     *httptest.Server
+		client  *http.Client
+		clients []loadClient
+	}
+	servers := make([]server, len(targets))
+	for i, tg := range targets {
+		s := httptest.NewServer(tg.handler)
+		t.Cleanup(s.Close)
+		tr := &http.Transport{MaxIdleConnsPerHost: *pubClients, MaxConnsPerHost: *pubClients}
+		t.Cleanup(tr.CloseIdleConnections)
+		c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+		servers[i] = server{srv: s, client: c, clients: make([]loadClient, *pubClients)}
+		for j := range servers[i].clients {
+			servers[i].clients[j] = loadClient{cart: seedHTTP(t, c, s.URL+"/seed"), cart20: seedHTTP(t, c, s.URL+"/seed20")}
+		}
+		// Warm up connections, pools and caches.
+		runMix(ctx, rc, c, s.URL, servers[i].clients, *pubClients*20, *pubRoundMax)
+	}
+
+	results := make([][]mixResult, len(targets))
+	rounds := 0
+	var longest time.Duration
+	for round := range *pubRounds {
+		if round > 0 && time.Now().Add(longest).After(budgetEnd) {
+			t.Logf("time budget: stopping after %d rounds", round)
+			break
+		}
+		roundStart := time.Now()
+		for i, tg := range targets {
+			r := runMix(ctx, rc, servers[i].client, servers[i].srv.URL, servers[i].clients, *pubRequests, *pubRoundMax)
+			t.Logf("round %d %-26s %6d req in %v: %6.0f req/s, p50 %v, p99 %v, %d errors",
+				round, tg.name, r.requests, r.elapsed.Round(time.Millisecond), r.rps(), r.p50, r.p99, r.errors)
+			if r.errors > 0 {
+				t.Fatalf("%s: %d failed requests, first: %s", tg.name, r.errors, r.firstErr)
+			}
+			results[i] = append(results[i], r)
+		}
+		rounds++
+		longest = max(longest, time.Since(roundStart))
+	}
+
+	var b strings.Builder
+	fmt.Fprintf(&b, "medians of %d rounds, %d clients, at most %d requests or %v per target and round (load average %s):\n",
+		rounds, *pubClients, *pubRequests, *pubRoundMax, loadAverage())
+	b.WriteString("| library | store | requests/s | p50 | p99 | requests/s by round |\n|---|---|--:|--:|--:|---|\n")
+	for i, tg := range targets {
+		rs := results[i]
+		var byRound []string
+		for _, r := range rs {
+			byRound = append(byRound, fmt.Sprintf("%.0f", r.rps()))
+		}
+		fmt.Fprintf(&b, "| %s | %s | %.0f | %.0f µs | %.0f µs | %s |\n", tg.name, tg.store,
+			medianOf(rs, mixResult.rps),
+			medianOf(rs, func(r mixResult) float64 { return float64(r.p50.Microseconds()) }),
+			medianOf(rs, func(r mixResult) float64 { return float64(r.p99.Microseconds()) }),
+			strings.Join(byRound, ", "))
+	}
+	t.Log(b.String())
 }

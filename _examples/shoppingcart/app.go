@@ -33,8 +33,9 @@ type config struct {
 	// means the in-memory store.
 	RedisURL string
 	// StoreURL selects the session store by URL (env SESSION_STORE_URL,
-	// see package storeurl): memory://?max_sessions=N, or a Redis URL
-	// (with fail-over to memory, as RedisURL). It excludes RedisURL.
+	// see package storeurl): memory://?max_sessions=N, a Redis URL (with
+	// fail-over to memory, as RedisURL), a PostgreSQL URL (postgres://…)
+	// or an SQLite file (sqlite:///path/sessions.db). It excludes RedisURL.
 	StoreURL string
 	// Secret is the application secret, at least 32 bytes (env
 	// SESSION_SECRET). It signs the session cookie and encrypts the stored
@@ -127,8 +128,13 @@ func newApp(cfg config) (_ *app, err error) {
 
 // backendName is the backend label of the store metrics.
 func backendName(cfg config) string {
-	if cfg.RedisURL != "" || strings.HasPrefix(cfg.StoreURL, "redis") || strings.HasPrefix(cfg.StoreURL, "unix") {
+	switch {
+	case cfg.RedisURL != "" || strings.HasPrefix(cfg.StoreURL, "redis") || strings.HasPrefix(cfg.StoreURL, "unix"):
 		return "redis"
+	case strings.HasPrefix(cfg.StoreURL, "postgres"):
+		return "postgres"
+	case strings.HasPrefix(cfg.StoreURL, "sqlite"):
+		return "sqlite"
 	}
 	return "memory"
 }

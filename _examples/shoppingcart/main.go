@@ -8,8 +8,9 @@
 //	REDIS_URL       keep sessions in Redis (redis://host:6379/0, rediss://,
 //	                redis+sentinel://, redis+cluster://); unset: in memory
 //	SESSION_STORE_URL  the session store as a URL instead of REDIS_URL
-//	                (memory://?max_sessions=N, redis://…?key_prefix=P; see
-//	                package backends/storeurl)
+//	                (memory://?max_sessions=N, redis://…?key_prefix=P,
+//	                postgres://user:pass@host/db, sqlite:///path/sessions.db;
+//	                see package backends/storeurl)
 //	SESSION_SECRET  at least 32 bytes; unset: a random secret for this
 //	                process (sessions do not survive a restart)
 //	ADMIN_USER      the user who may use the administration pages at /admin/;
@@ -32,7 +33,11 @@ import (
 	"syscall"
 	"time"
 
+	// SESSION_STORE_URL may name a PostgreSQL database (postgres://…)
+	// or an SQLite file (sqlite:///path/sessions.db).
+	_ "github.com/sessionkit/session/backends/pgstore"
 	"github.com/sessionkit/session/backends/redisstore"
+	_ "github.com/sessionkit/session/backends/sqlitestore"
 )
 
 // shutdownTimeout bounds how long requests in flight may take to finish

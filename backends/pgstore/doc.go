@@ -36,6 +36,7 @@
 // # Round trips
 //
 //	Load, Save, Touch, Delete   1   one statement
+//	Import                      1   one INSERT … ON CONFLICT
 //	AddUserKey, RemoveUserKey   1
 //	UserKeys                    1   a SELECT with a DELETE of stale entries in a CTE
 //	Renew                       2   BEGIN and the statements in one pipeline, COMMIT

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sessionkit/session"
+	"github.com/sessionkit/session/backends"
 	"github.com/sessionkit/session/backends/pgstore"
 	"github.com/sessionkit/session/backends/storeurl"
 )
@@ -70,4 +71,19 @@ func ExampleStore_Sweep() {
 	defer st.Close()
 	records, entries, err := st.Sweep(context.Background())
 	log.Printf("deleted %d expired records and %d index entries (%v)", records, entries, err)
+}
+
+// Sessions moved from Redis (or any store) into PostgreSQL with their
+// versions: transfer.Copy writes each record with Import, and the user
+// index with AddUserKey.
+func ExampleStore_Import() {
+	ctx := context.Background()
+	st, err := pgstore.Open(ctx, os.Getenv("DATABASE_URL"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer st.Close()
+	rec := backends.Record{Blob: []byte("encrypted session"), Version: 7, Expiry: time.Now().Add(time.Hour)}
+	written, err := st.Import(ctx, "key", rec, false)
+	log.Printf("written %v (%v)", written, err)
 }

@@ -46,7 +46,8 @@ var (
 
 // Store keeps sessions in PostgreSQL tables. It implements backends.Store,
 // backends.UserIndex, backends.UserLimiter, backends.Renewer,
-// backends.Iterator, backends.Counter and backends.Pinger. A Store is safe
+// backends.Iterator, backends.Counter, backends.Pinger and
+// backends.Importer. A Store is safe
 // for concurrent use, and any number of Stores (in one process or many) may
 // share the tables. Its configuration cannot change after New.
 type Store struct {

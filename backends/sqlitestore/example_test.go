@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sessionkit/session"
+	"github.com/sessionkit/session/backends"
 	"github.com/sessionkit/session/backends/sqlitestore"
 	"github.com/sessionkit/session/backends/storeurl"
 )
@@ -69,4 +70,27 @@ func ExampleStore_Sweep() {
 	records, entries, err := st.Sweep(context.Background())
 	fmt.Println(records, entries, err)
 	// Output: 0 0 <nil>
+}
+
+// A record written with the version it has in another store, as
+// transfer.Copy and transfer.Restore do; a lower version never replaces
+// it.
+func ExampleStore_Import() {
+	dir, _ := os.MkdirTemp("", "example")
+	defer os.RemoveAll(dir)
+	st, err := sqlitestore.Open(filepath.Join(dir, "sessions.db"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	exp := time.Now().Add(time.Hour)
+	fmt.Println(st.Import(ctx, "key", backends.Record{Blob: []byte("v7"), Version: 7, Expiry: exp}, false))
+	fmt.Println(st.Import(ctx, "key", backends.Record{Blob: []byte("v6"), Version: 6, Expiry: exp}, false))
+	rec, _, _ := st.Load(ctx, "key")
+	fmt.Println(string(rec.Blob), rec.Version)
+	// Output:
+	// true <nil>
+	// false <nil>
+	// v7 7
 }

@@ -52,8 +52,8 @@ var (
 
 // Store keeps sessions in an SQLite database file. It implements
 // backends.Store, backends.UserIndex, backends.UserLimiter,
-// backends.Renewer, backends.Iterator, backends.Counter and
-// backends.Pinger, and is safe for concurrent use. Its configuration
+// backends.Renewer, backends.Iterator, backends.Counter, backends.Pinger
+// and backends.Importer, and is safe for concurrent use. Its configuration
 // cannot change after Open.
 //
 // All writes go through one connection, one at a time: SQLite has a single
