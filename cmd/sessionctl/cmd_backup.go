@@ -200,6 +200,9 @@ the same command again finishes it (what was restored is kept).`,
 				}
 				return fmt.Errorf("restore: %w", err)
 			}
+			if users != nil && stats.Unindexed > 0 {
+				warnUsers(g, "restore", users, stats)
+			}
 			return errors.Join(g.result(res, func(w io.Writer) {
 				fmt.Fprintf(w, "restored %d sessions (%d indexed by user), skipped %d, expired %d, failed %d\n",
 					stats.Copied, stats.Indexed, stats.Skipped, stats.Expired, stats.Failed)
