@@ -90,24 +90,8 @@ func (m *Manager) RevokeUser(ctx context.Context, userID string, except ...strin
 	if err != nil {
 		return 0, wrapStore("user index", err)
 	}
-	n := 0
-	for _, key := range keys {
-		if slices.Contains(except, key) {
-			continue
-		}
-		revoked, err := m.revoke(ctx, ui, userID, key)
-		if err != nil {
-			return n, err
-		}
-		if revoked {
-			n++
-		}
-	}
-	if n > 0 {
-		m.observer.Event(ctx, EventUserRevoked)
-		m.auditRevoked(ctx, userID, n, "revoke")
-	}
-	return n, nil
+	keys = slices.DeleteFunc(keys, func(k string) bool { return slices.Contains(except, k) })
+	return m.revokeKeys(ctx, ui, userID, keys, "revoke")
 }
 
 // revoke deletes the session stored under key if it is bound to userID,
