@@ -146,6 +146,7 @@ func (s *Session) write(ctx context.Context) error {
 		if !exp.After(now) {
 			return errNothingToSave
 		}
+		s.stampMetadata(now) // devices.go
 		blob, err := s.encode()
 		if err != nil {
 			return err

@@ -60,6 +60,7 @@ type Manager struct {
 	logger         *slog.Logger
 	observer       Observer
 	audit          auditConfig
+	sec            securityConfig // devices (devices.go)
 	now            func() time.Time
 }
 

@@ -245,7 +245,9 @@ func (s *Session) Keys() ([]string, error) {
 	}
 	keys := make([]string, 0, len(s.data.Values))
 	for k := range s.data.Values {
-		keys = append(keys, k)
+		if k != MetadataKey { // kept by the manager (devices.go)
+			keys = append(keys, k)
+		}
 	}
 	slices.Sort(keys)
 	return keys, nil
