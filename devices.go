@@ -64,6 +64,9 @@ type securityConfig struct {
 	ipV4, ipV6 int
 	ipHeader   string
 	proxies    []netip.Prefix
+	// Binding (binding.go).
+	bindUA             bool
+	bindIPv4, bindIPv6 int
 }
 
 // WithDeviceIP makes every session record its client's address when it is
@@ -230,10 +233,17 @@ func (s *Session) stampMetadata(now time.Time) {
 	ua := s.r.UserAgent()
 	md.UA = summarizeUserAgent(ua)
 	var ip netip.Addr
-	if m.sec.ipV4 > 0 {
+	if m.sec.ipV4 > 0 || m.sec.bindIPv4 > 0 {
 		ip = m.clientIP(s.r)
 	}
 	md.IP = truncateAddr(ip, m.sec.ipV4, m.sec.ipV6)
+	md.BindUA, md.BindIP = "", ""
+	if m.sec.bindUA {
+		md.BindUA = userAgentHash(ua)
+	}
+	if m.sec.bindIPv4 > 0 {
+		md.BindIP = truncateAddr(ip, m.sec.bindIPv4, m.sec.bindIPv6)
+	}
 	raw, err := json.Marshal(md)
 	if err != nil || bytes.Equal(raw, s.data.Values[MetadataKey]) {
 		return

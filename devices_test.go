@@ -350,6 +350,7 @@ func TestDeviceOptionsValidated(t *testing.T) {
 		"empty header":  session.WithClientIPHeader(""),
 		"bad header":    session.WithClientIPHeader("X Forwarded"),
 		"invalid proxy": session.WithClientIPHeader("X-Real-IP", netip.Prefix{}),
+		"binding bits":  session.WithIPBinding(33, 48),
 	} {
 		if _, err := session.New(session.WithSecret(testSecret), opt); !errors.Is(err, session.ErrInvalidConfig) {
 			t.Errorf("%s: New: %v, want ErrInvalidConfig", name, err)

@@ -60,7 +60,7 @@ type Manager struct {
 	logger         *slog.Logger
 	observer       Observer
 	audit          auditConfig
-	sec            securityConfig // devices (devices.go)
+	sec            securityConfig // devices, binding (devices.go)
 	now            func() time.Time
 }
 
