@@ -47,6 +47,9 @@ func (s *Session) commit() error {
 		s.destroyed = true
 		return s.commitDestroy(ctx)
 	}
+	if done, err := s.rotate(ctx, now); done || err != nil { // rotation.go
+		return err
+	}
 	if !s.dirty() {
 		s.commitTouch(ctx, exp)
 		return nil
@@ -228,6 +231,10 @@ func (s *Session) rebase(ctx context.Context) error {
 		if !alive(m.now(), rec, latest) {
 			found = false
 		}
+	}
+	if target, ok := aliasTarget(latest); found && ok { // rotated away meanwhile (rotation.go)
+		s.followAlias(key, target)
+		return s.rebase(ctx)
 	}
 	switch {
 	case found && rep.Stale():

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -67,6 +68,21 @@ type securityConfig struct {
 	// Binding (binding.go).
 	bindUA             bool
 	bindIPv4, bindIPv6 int
+	// Rotation (rotation.go).
+	rotation time.Duration
+	grace    time.Duration
+	graceSet bool
+}
+
+// finish checks the settings that depend on each other.
+func (sc *securityConfig) finish() error {
+	if sc.graceSet && sc.rotation == 0 {
+		return errors.New("WithRotationGrace without WithRotationInterval")
+	}
+	if !sc.graceSet {
+		sc.grace = DefaultRotationGrace
+	}
+	return nil
 }
 
 // WithDeviceIP makes every session record its client's address when it is
@@ -222,12 +238,13 @@ func truncateAddr(a netip.Addr, v4, v6 int) string {
 // session a new ID), the client's address and User-Agent summary, and
 // the binding. It is recorded in the change set when the change set
 // already holds changes, so that a fail-over store's replay carries it;
-// it never makes a clean session dirty. Callers hold s.mu.
+// it never makes a clean session dirty (a rotation writes the record
+// whole). Callers hold s.mu.
 func (s *Session) stampMetadata(now time.Time) {
 	m := s.m
 	md, _ := readMetadata(&s.data)
 	md.Seen = now.UnixMilli()
-	if md.Since == 0 || s.renewed || s.oldKey != "" || s.base == baseNone {
+	if md.Since == 0 || s.renewed || s.oldKey != "" || s.base == baseNone || s.sec.rotating {
 		md.Since = now.UnixMilli()
 	}
 	ua := s.r.UserAgent()
@@ -252,7 +269,7 @@ func (s *Session) stampMetadata(now time.Time) {
 		s.data.Values = make(map[string][]byte)
 	}
 	s.data.Values[MetadataKey] = raw
-	if !s.changes.Empty() {
+	if !s.changes.Empty() && !s.sec.rotating {
 		s.changes.Add(changeset.Op{Kind: changeset.Put, Key: MetadataKey, Value: raw})
 	}
 }

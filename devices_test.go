@@ -63,6 +63,10 @@ func secApp(t *testing.T, m *session.Manager) http.Handler {
 	mux.HandleFunc("POST /login/{user}", func(w http.ResponseWriter, r *http.Request) {
 		s := sess(r)
 		if err := s.Renew(); err != nil {
+			if errors.Is(err, session.ErrPreviousID) {
+				http.Error(w, err.Error(), http.StatusConflict)
+				return
+			}
 			fail(w, err)
 			return
 		}
@@ -345,12 +349,17 @@ func TestRevokeSession(t *testing.T) {
 
 func TestDeviceOptionsValidated(t *testing.T) {
 	for name, opt := range map[string]session.Option{
-		"v4 bits 0":     session.WithDeviceIP(0, 48),
-		"v6 bits 129":   session.WithDeviceIP(24, 129),
-		"empty header":  session.WithClientIPHeader(""),
-		"bad header":    session.WithClientIPHeader("X Forwarded"),
-		"invalid proxy": session.WithClientIPHeader("X-Real-IP", netip.Prefix{}),
-		"binding bits":  session.WithIPBinding(33, 48),
+		"v4 bits 0":        session.WithDeviceIP(0, 48),
+		"v6 bits 129":      session.WithDeviceIP(24, 129),
+		"empty header":     session.WithClientIPHeader(""),
+		"bad header":       session.WithClientIPHeader("X Forwarded"),
+		"invalid proxy":    session.WithClientIPHeader("X-Real-IP", netip.Prefix{}),
+		"binding bits":     session.WithIPBinding(33, 48),
+		"rotation 10ms":    session.WithRotationInterval(10 * time.Millisecond),
+		"rotation < 0":     session.WithRotationInterval(-time.Hour),
+		"grace > max":      session.WithRotationGrace(2 * time.Minute),
+		"grace < 0":        session.WithRotationGrace(-time.Second),
+		"grace, no period": session.WithRotationGrace(time.Second),
 	} {
 		if _, err := session.New(session.WithSecret(testSecret), opt); !errors.Is(err, session.ErrInvalidConfig) {
 			t.Errorf("%s: New: %v, want ErrInvalidConfig", name, err)

@@ -96,6 +96,13 @@ func (m *Manager) load(s *Session) error {
 		fresh()
 		return nil
 	}
+	if target, ok := aliasTarget(data); ok { // a rotated-away ID (rotation.go)
+		if ok, err := m.loadAliased(s, id, key, target); !ok || err != nil {
+			fresh()
+			return err
+		}
+		return nil
+	}
 	if !m.checkBinding(ctx, s, key, data) { // bound to another client (binding.go)
 		fresh()
 		return nil

@@ -54,6 +54,7 @@ type Session struct {
 	toldDegraded   bool // Degraded returned true to the handler
 	// indexAfterRenew: the last renewal left the user index to the commit.
 	indexAfterRenew bool
+	sec             sessionSecurity // rotation state (rotation.go)
 }
 
 // base says what a session is built on.
@@ -262,6 +263,9 @@ func (s *Session) Renew() error {
 	defer s.mu.Unlock()
 	if err := s.writable(); err != nil {
 		return err
+	}
+	if s.sec.aliasOf != "" {
+		return ErrPreviousID
 	}
 	if s.base != baseNone && s.oldKey == "" {
 		s.oldKey = s.key
