@@ -61,8 +61,10 @@ var ErrPreviousID = errors.New("session: the request carries a rotated-away ID o
 // after it. d is at least MinRotationInterval; 0, the default, disables
 // rotation.
 //
-// A rotation costs two store writes (the new record, the alias replacing
-// the old one) and a user index update, once per interval and session. A
+// A rotation is reported as EventRenewed (audited with the cause
+// "rotation"). It costs two store writes (the new record, the alias
+// replacing the old one) and a user index update, once per interval and
+// session. A
 // response lost on its way (a dropped connection) loses the new ID with
 // it: the session then ends after the grace. Choose d in hours rather than
 // minutes, and keep it shorter than the idle timeout only if that cost is

@@ -257,7 +257,9 @@ func (s *Session) Keys() ([]string, error) {
 // Renew gives the session a new random ID, keeping its data, and deletes
 // the record stored under the old ID when the session is saved. Call it on
 // login and on every change of privilege, so that an ID an attacker planted
-// or observed before is worthless afterwards (session fixation).
+// or observed before is worthless afterwards (session fixation). On a
+// request that carries an ID rotated away by WithRotationInterval, it
+// returns ErrPreviousID.
 func (s *Session) Renew() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
