@@ -145,6 +145,7 @@ type reply struct {
 	status int
 	body   string
 	cookie *http.Cookie // the session cookie it set, if any
+	header http.Header
 }
 
 // do sends one request carrying session cookie id ("" for none) and the
@@ -176,7 +177,7 @@ func (ev *secEnv) send(method, path, cookie string, headers ...string) (reply, e
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
-	rp := reply{status: resp.StatusCode, body: strings.TrimSpace(string(b))}
+	rp := reply{status: resp.StatusCode, body: strings.TrimSpace(string(b)), header: resp.Header}
 	for _, c := range resp.Cookies() {
 		if c.Name == "session" {
 			rp.cookie = c

@@ -14,7 +14,10 @@ import (
 	"github.com/sessionkit/session"
 	"github.com/sessionkit/session/backends"
 	"github.com/sessionkit/session/backends/redisstore"
+	"github.com/sessionkit/session/degrade"
+	"github.com/sessionkit/session/internal/faultstore"
 	"github.com/sessionkit/session/internal/redistest"
+	"github.com/sessionkit/session/internal/sessiontest"
 )
 
 // rotationWait lets a session's ID grow older than the shortest rotation
@@ -198,5 +201,37 @@ func TestRotationNotBeforeInterval(t *testing.T) {
 		if rp := ev.do("POST", "/set/k/v", c); rp.cookie != nil {
 			t.Fatalf("a write within the interval set cookie %v", rp.cookie)
 		}
+	}
+}
+
+// TestRotationSkippedWhileDegraded: while the primary store is down, a
+// session served by the fallback keeps its ID, however old; the first
+// request after the recovery rotates it.
+func TestRotationSkippedWhileDegraded(t *testing.T) {
+	primary, err := faultstore.New(sessiontest.NewMemstore(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := newSecEnv(t, nil, session.WithRotationInterval(session.MinRotationInterval),
+		session.WithFailover(primary, degrade.WithProbeInterval(20*time.Millisecond)))
+	prev := ev.login("bob")
+	primary.SetDown(true)
+	time.Sleep(rotationWait)
+	rp := ev.do("GET", "/me", prev)
+	if rp.header.Get("X-Session-Degraded") != "true" || rp.cookie != nil {
+		t.Fatalf("during the outage: %d %q, degraded %q, cookie %v; want a degraded response without cookie",
+			rp.status, rp.body, rp.header.Get("X-Session-Degraded"), rp.cookie)
+	}
+	primary.SetDown(false)
+	chain := ev.m.Store().(*degrade.Store)
+	for i := 0; chain.State() != degrade.StateClosed || chain.Status().Pending > 0; i++ {
+		if i == 500 {
+			t.Fatalf("no recovery: %v", chain.Status())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cur := prev
+	if rp := current(&cur, ev.do("GET", "/me", prev)); rp.body != "bob" || cur == prev {
+		t.Errorf("after the recovery: %d %q, cookie %v; want bob with a new ID", rp.status, rp.body, rp.cookie)
 	}
 }
