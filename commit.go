@@ -233,7 +233,9 @@ func (s *Session) rebase(ctx context.Context) error {
 		}
 	}
 	if target, ok := aliasTarget(latest); found && ok { // rotated away meanwhile (rotation.go)
-		s.followAlias(key, target)
+		if err := s.followAlias(key, target); err != nil {
+			return err
+		}
 		return s.rebase(ctx)
 	}
 	switch {

@@ -108,6 +108,8 @@ type sessionSecurity struct {
 	// rotating is set while the session is written under a new ID by a
 	// rotation.
 	rotating bool
+	// hops counts the aliases the request's saves followed.
+	hops int
 }
 
 // aliasValue is the value of an alias record that holds the store key of
@@ -173,8 +175,12 @@ func (m *Manager) loadAliased(s *Session, id, aliasKey, target string) (bool, er
 
 // followAlias makes a rebase that found an alias under aliasKey go on with
 // the record it leads to: the save (or the renewal under way) targets
-// that record, and a save reached this way carries no cookie.
-func (s *Session) followAlias(aliasKey, target string) {
+// that record, and a save reached this way carries no cookie. It refuses
+// a chain of aliases longer than any rotation makes.
+func (s *Session) followAlias(aliasKey, target string) error {
+	if s.sec.hops++; s.sec.hops > maxAliasHops {
+		return errAliasChain
+	}
 	if s.oldKey != "" {
 		s.oldKey = target
 	} else {
@@ -184,7 +190,12 @@ func (s *Session) followAlias(aliasKey, target string) {
 		}
 	}
 	s.version = 0
+	return nil
 }
+
+// errAliasChain ends a save that met more aliases than rotations make: a
+// store whose records were tampered with.
+var errAliasChain = errors.New("session: save: too many aliases of rotated-away IDs")
 
 // rotationDue reports whether the session's ID is to be rotated by this
 // commit at now.
