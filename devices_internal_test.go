@@ -104,3 +104,10 @@ func FuzzSummarizeUserAgent(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkSummarizeUserAgent(b *testing.B) {
+	const ua = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1"
+	for b.Loop() {
+		summarizeUserAgent(ua)
+	}
+}
