@@ -124,6 +124,35 @@ func secApp(t *testing.T, m *session.Manager) http.Handler {
 		}
 		json.NewEncoder(w).Encode(infos)
 	})
+	// /slow/{gate}/{action}: load the session, signal, wait, then act
+	// (the gates of helpers_test.go).
+	mux.HandleFunc("POST /slow/{gate}/{action}", func(w http.ResponseWriter, r *http.Request) {
+		s := sess(r)
+		if _, err := s.Keys(); err != nil {
+			fail(w, err)
+			return
+		}
+		gv, ok := gates.Load(r.PathValue("gate"))
+		if !ok {
+			fail(w, errors.New("no such gate"))
+			return
+		}
+		g := gv.(*gate)
+		close(g.loaded)
+		<-g.release
+		var err error
+		switch r.PathValue("action") {
+		case "set":
+			err = s.Set("late", "write")
+		case "renew":
+			err = s.Renew()
+		}
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		io.WriteString(w, "done")
+	})
 	mux.HandleFunc("POST /revoke/{handle}", func(w http.ResponseWriter, r *http.Request) {
 		u, err := sess(r).User()
 		if err != nil {

@@ -235,3 +235,58 @@ func TestRotationSkippedWhileDegraded(t *testing.T) {
 		t.Errorf("after the recovery: %d %q, cookie %v; want bob with a new ID", rp.status, rp.body, rp.cookie)
 	}
 }
+
+// TestRotationUnderSlowRequests: requests that loaded the session before
+// another request rotated its ID find the alias when they save. A write
+// lands in the new record, without a cookie; a renewal (login) renews the
+// new record, gives its own new ID, and leaves both earlier IDs dead.
+func TestRotationUnderSlowRequests(t *testing.T) {
+	for _, action := range []string{"set", "renew"} {
+		t.Run(action, func(t *testing.T) {
+			ev := newSecEnv(t, nil, session.WithRotationInterval(session.MinRotationInterval), session.WithRotationGrace(30*time.Second))
+			prev := ev.login("bob")
+			time.Sleep(rotationWait)
+			g, name := newGate()
+			slow := make(chan reply, 1)
+			go func() {
+				rp, err := ev.send("POST", "/slow/"+name+"/"+action, prev)
+				if err != nil {
+					t.Error(err)
+				}
+				slow <- rp
+			}()
+			<-g.loaded
+			cur := prev
+			current(&cur, ev.do("GET", "/me", prev))
+			if cur == prev {
+				t.Fatal("no rotation")
+			}
+			close(g.release)
+			rp := <-slow
+			if rp.status != 200 {
+				t.Fatalf("slow %s: %d %q", action, rp.status, rp.body)
+			}
+			switch action {
+			case "set":
+				if rp.cookie != nil {
+					t.Errorf("the slow write with the previous ID set cookie %v", rp.cookie)
+				}
+				if got := ev.do("GET", "/keys", cur).body; got != `["late"]` {
+					t.Errorf("the new record holds %s, want the slow write", got)
+				}
+			case "renew":
+				if rp.cookie == nil || rp.cookie.Value == cur || rp.cookie.Value == prev {
+					t.Fatalf("the slow renewal set cookie %v, want an ID of its own", rp.cookie)
+				}
+				for name, id := range map[string]string{"rotated-away ID": prev, "renewed-away ID": cur} {
+					if rp := ev.do("GET", "/me", id); rp.status != http.StatusUnauthorized {
+						t.Errorf("%s: %d %q, want 401", name, rp.status, rp.body)
+					}
+				}
+				if got := ev.do("GET", "/me", rp.cookie.Value); got.body != "bob" {
+					t.Errorf("the renewed ID: %d %q", got.status, got.body)
+				}
+			}
+		})
+	}
+}
