@@ -18,7 +18,7 @@ func (s *Session) writeHeaders(cookie bool) {
 	if s.report.Degraded() || s.toldDegraded {
 		h.Set(s.m.degradedHeader, "true")
 	}
-	if !cookie {
+	if !cookie || s.sec.aliasOf != "" { // a rotated-away ID never gets the new one (rotation.go)
 		return
 	}
 	token, err := s.m.signer.Sign(s.m.cookie.CookieName(), s.id)

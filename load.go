@@ -96,6 +96,17 @@ func (m *Manager) load(s *Session) error {
 		fresh()
 		return nil
 	}
+	if target, ok := aliasTarget(data); ok { // a rotated-away ID (rotation.go)
+		if ok, err := m.loadAliased(s, id, key, target); !ok || err != nil {
+			fresh()
+			return err
+		}
+		return nil
+	}
+	if !m.checkBinding(ctx, s, key, data) { // bound to another client (binding.go)
+		fresh()
+		return nil
+	}
 	s.id, s.key, s.base, s.version, s.expiry = id, key, baseStored, rec.Version, rec.Expiry
 	if s.report.Stale() {
 		// A copy that may no longer be current: the session shows it,

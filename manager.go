@@ -60,6 +60,7 @@ type Manager struct {
 	logger         *slog.Logger
 	observer       Observer
 	audit          auditConfig
+	sec            securityConfig // devices, binding, rotation (devices.go)
 	now            func() time.Time
 }
 
@@ -425,6 +426,9 @@ func (c *config) finish() error {
 	}
 	if c.touchSet && c.touchInterval >= c.idle {
 		return fmt.Errorf("touch interval %v is not shorter than the idle timeout %v: an active session would end after the idle timeout", c.touchInterval, c.idle)
+	}
+	if err := c.sec.finish(); err != nil {
+		return err
 	}
 	c.cookie = c.cookie.WithDefaults()
 	if err := c.cookie.Validate(); err != nil {

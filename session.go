@@ -54,6 +54,7 @@ type Session struct {
 	toldDegraded   bool // Degraded returned true to the handler
 	// indexAfterRenew: the last renewal left the user index to the commit.
 	indexAfterRenew bool
+	sec             sessionSecurity // rotation state (rotation.go)
 }
 
 // base says what a session is built on.
@@ -245,7 +246,9 @@ func (s *Session) Keys() ([]string, error) {
 	}
 	keys := make([]string, 0, len(s.data.Values))
 	for k := range s.data.Values {
-		keys = append(keys, k)
+		if k != MetadataKey { // kept by the manager (devices.go)
+			keys = append(keys, k)
+		}
 	}
 	slices.Sort(keys)
 	return keys, nil
@@ -254,12 +257,17 @@ func (s *Session) Keys() ([]string, error) {
 // Renew gives the session a new random ID, keeping its data, and deletes
 // the record stored under the old ID when the session is saved. Call it on
 // login and on every change of privilege, so that an ID an attacker planted
-// or observed before is worthless afterwards (session fixation).
+// or observed before is worthless afterwards (session fixation). On a
+// request that carries an ID rotated away by WithRotationInterval, it
+// returns ErrPreviousID.
 func (s *Session) Renew() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.writable(); err != nil {
 		return err
+	}
+	if s.sec.aliasOf != "" {
+		return ErrPreviousID
 	}
 	if s.base != baseNone && s.oldKey == "" {
 		s.oldKey = s.key

@@ -158,6 +158,8 @@ type sessionJSON struct {
 	Expires    time.Time `json:"expires"`
 	Persistent bool      `json:"persistent"`
 	Current    bool      `json:"current"`
+	IP         string    `json:"ip"`     // network last used from, "" when unknown
+	Device     string    `json:"device"` // browser and system
 }
 
 // apiSessions answers GET /api/sessions.
@@ -191,6 +193,22 @@ func (a *app) apiRevokeOthers(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]int{"revoked": n})
+}
+
+// apiRevokeSession answers POST /api/sessions/{id}/revoke: it ends the one
+// session of the user with that id (the current one included) and says
+// whether there was one.
+func (a *app) apiRevokeSession(w http.ResponseWriter, r *http.Request) {
+	user, ok := a.apiUser(w, r)
+	if !ok {
+		return
+	}
+	revoked, _, err := a.revokeSession(r, user, r.PathValue("id"))
+	if err != nil {
+		a.apiSessionError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]bool{"revoked": revoked})
 }
 
 // apiUser returns the logged-in user, or answers 401 and returns false.

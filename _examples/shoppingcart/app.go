@@ -103,6 +103,8 @@ func newApp(cfg config) (_ *app, err error) {
 		session.WithIdleTimeout(2*time.Hour),
 		session.WithLifetime(7*24*time.Hour),
 		session.WithErrorHandler(a.sessionFailed),
+		// The "my sessions" page shows each session's network.
+		session.WithDeviceIP(24, 48),
 	)
 	if err != nil {
 		if cfg.RedisURL != "" {
@@ -234,6 +236,7 @@ func (a *app) routes() http.Handler {
 	mux.HandleFunc("GET /api/me", a.apiMe)
 	mux.HandleFunc("GET /api/sessions", a.apiSessions)
 	mux.HandleFunc("POST /api/sessions/revoke-others", a.apiRevokeOthers)
+	mux.HandleFunc("POST /api/sessions/{id}/revoke", a.apiRevokeSession)
 
 	// HTML pages. Their forms carry a CSRF token of the session, and the
 	// posts are refused without it (a.form). The JSON API above is not
@@ -249,6 +252,7 @@ func (a *app) routes() http.Handler {
 	mux.Handle("POST /logout", a.form(a.formLogout))
 	mux.HandleFunc("GET /sessions", a.pageSessions)
 	mux.Handle("POST /sessions/revoke-others", a.form(a.formRevokeOthers))
+	mux.Handle("POST /sessions/{id}/revoke", a.form(a.formRevokeSession))
 	mux.Handle("GET /static/", staticHandler())
 
 	// Operations.
