@@ -306,13 +306,9 @@ func (m *Manager) RevokeSession(ctx context.Context, userID, handle string) (boo
 	if userID == "" || !validID(handle) {
 		return false, nil
 	}
-	revoked, err := m.revoke(ctx, ui, userID, handle)
+	n, err := m.revokeKeys(ctx, ui, userID, []string{handle}, "revoke")
 	if err != nil {
-		return revoked, fmt.Errorf("session: revoke session: %w", err)
+		return n > 0, fmt.Errorf("session: revoke session: %w", err)
 	}
-	if revoked {
-		m.observer.Event(ctx, EventUserRevoked)
-		m.auditRevoked(ctx, userID, 1, "revoke")
-	}
-	return revoked, nil
+	return n > 0, nil
 }
