@@ -1,0 +1,154 @@
+package session_test
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/sessionkit/session"
+)
+
+// basicWriter is the writer wrapper Go's documentation recommends for
+// middleware: Header, Write, WriteHeader and Unwrap, nothing else.
+type basicWriter struct{ w http.ResponseWriter }
+
+func (b *basicWriter) Header() http.Header         { return b.w.Header() }
+func (b *basicWriter) Write(p []byte) (int, error) { return b.w.Write(p) }
+func (b *basicWriter) WriteHeader(code int)        { b.w.WriteHeader(code) }
+func (b *basicWriter) Unwrap() http.ResponseWriter { return b.w }
+
+func basicOutside(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(&basicWriter{w}, r)
+	})
+}
+
+// tlsServer starts h over HTTP/1.1 or HTTP/2 with TLS.
+func tlsServer(t *testing.T, h http.Handler, h2 bool) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(h)
+	srv.EnableHTTP2 = h2
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+var protocols = []struct {
+	name string
+	h2   bool
+}{{"HTTP/1.1", false}, {"HTTP/2", true}}
+
+func getProto(t *testing.T, srv *httptest.Server, h2 bool, path string) *http.Response {
+	t.Helper()
+	resp, err := srv.Client().Get(srv.URL + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if got := resp.ProtoMajor == 2; got != h2 {
+		t.Fatalf("server answered over %s", resp.Proto)
+	}
+	return resp
+}
+
+// A login that flushes through http.ResponseController, under a middleware
+// whose writer has only Header, Write, WriteHeader and Unwrap, still sends
+// the session cookie: the controller's path through Unwrap saves the
+// session before the headers go out, on HTTP/1.1 and HTTP/2.
+func TestControllerFlushThroughUnwrapSavesFirst(t *testing.T) {
+	m, err := session.New(session.WithSecret(testSecret), session.WithLogger(quietLog))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	login := m.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := session.MustFromContext(r.Context())
+		if err := s.Renew(); err != nil {
+			t.Error(err)
+		}
+		if err := s.SetUser("alice"); err != nil {
+			t.Error(err)
+		}
+		if err := http.NewResponseController(w).Flush(); err != nil {
+			t.Errorf("Flush: %v", err)
+		}
+		io.WriteString(w, "welcome")
+	}))
+	for _, p := range protocols {
+		t.Run(p.name, func(t *testing.T) {
+			srv := tlsServer(t, basicOutside(login), p.h2)
+			resp := getProto(t, srv, p.h2, "/")
+			if len(resp.Cookies()) != 1 {
+				t.Fatalf("the flushed login response carries %d cookies, want the session cookie", len(resp.Cookies()))
+			}
+		})
+	}
+}
+
+// The other ResponseController calls that reach past the session writer
+// through Unwrap: Hijack marks the session hijacked (the middleware then
+// leaves the connection alone), deadlines reach the connection.
+func TestControllerHijackAndDeadlinesThroughUnwrap(t *testing.T) {
+	for _, p := range protocols {
+		t.Run(p.name, func(t *testing.T) {
+			store := newCountingStore(t)
+			m, err := session.New(session.WithSecret(testSecret), session.WithStore(store), session.WithLogger(quietLog))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			h := m.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				rc := http.NewResponseController(w)
+				if err := rc.SetWriteDeadline(time.Now().Add(time.Minute)); err != nil {
+					t.Errorf("SetWriteDeadline: %v", err)
+				}
+				if err := rc.SetReadDeadline(time.Now().Add(time.Minute)); err != nil {
+					t.Errorf("SetReadDeadline: %v", err)
+				}
+				session.MustFromContext(r.Context()).Set("k", "v")
+				if r.URL.Path != "/hijack" {
+					io.WriteString(w, "ok")
+					return
+				}
+				conn, brw, err := rc.Hijack()
+				if p.h2 {
+					if err == nil {
+						t.Error("Hijack on HTTP/2 succeeded")
+					}
+					return
+				}
+				if err != nil {
+					t.Fatalf("Hijack: %v", err)
+				}
+				defer conn.Close()
+				brw.WriteString("HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
+				brw.Flush()
+			}))
+			served := make(chan struct{}, 2)
+			srv := tlsServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				defer func() { served <- struct{}{} }()
+				basicOutside(h).ServeHTTP(w, r)
+			}), p.h2)
+			if resp := getProto(t, srv, p.h2, "/"); len(resp.Cookies()) != 1 {
+				t.Errorf("no session cookie after setting deadlines")
+			}
+			<-served
+			if p.h2 {
+				getProto(t, srv, p.h2, "/hijack")
+				return
+			}
+			saves := store.saves.Load()
+			resp := getProto(t, srv, p.h2, "/hijack")
+			<-served // the middleware has finished with the request
+			if resp.StatusCode != http.StatusNoContent || len(resp.Header.Values("Set-Cookie")) != 0 {
+				t.Errorf("hijacked response: %d %v, want the handler's own 204 and nothing from the session", resp.StatusCode, resp.Header)
+			}
+			if n := store.saves.Load() - saves; n != 0 {
+				t.Errorf("the session of a hijacked connection was saved %d times: the hijack did not reach the session", n)
+			}
+		})
+	}
+}
