@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -150,5 +151,58 @@ func TestControllerHijackAndDeadlinesThroughUnwrap(t *testing.T) {
 				t.Errorf("the session of a hijacked connection was saved %d times: the hijack did not reach the session", n)
 			}
 		})
+	}
+}
+
+// sendRaw sends a request with the Cookie header given verbatim.
+func sendRaw(t *testing.T, ev *env, method, path, cookie string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, ev.srv.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cookie != "" {
+		req.Header.Set("Cookie", cookie)
+	}
+	resp, err := ev.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, string(body)
+}
+
+// Cookie tossing: a sibling subdomain or a plain-HTTP response can plant a
+// second cookie of the session's name, which the browser sends first. The
+// user's own valid cookie still wins, and the session is neither replaced
+// nor given a new cookie.
+func TestTossedCookieDoesNotShadowTheValidOne(t *testing.T) {
+	ev := newEnv(t)
+	c := ev.client()
+	ev.expectWith(c).POST("/set/k/v").Expect().Status(http.StatusOK)
+	valid := ev.sessionCookie(c).Value
+	forged := strings.Repeat("A", 40)
+	for _, cookie := range []string{
+		"session=garbage; session=" + valid,
+		"session=" + forged + "; other=1; session=" + valid,
+		"session=; session=" + valid,
+	} {
+		resp, body := sendRaw(t, ev, "GET", "/get/k", cookie)
+		if body != "v" {
+			t.Errorf("Cookie: %s: got %q, want the session of the valid cookie", cookie, body)
+		}
+		if n := len(resp.Header.Values("Set-Cookie")); n != 0 {
+			t.Errorf("Cookie: %s: the response sets %d cookies, want none", cookie, n)
+		}
+	}
+	// The number of cookies tried is bounded: a valid cookie behind many
+	// tossed ones is not looked at.
+	var many []string
+	for range 20 {
+		many = append(many, "session=garbage")
+	}
+	if _, body := sendRaw(t, ev, "GET", "/get/k", strings.Join(append(many, "session="+valid), "; ")); body != "-" {
+		t.Errorf("a valid cookie behind 20 tossed ones was used: %q", body)
 	}
 }
