@@ -68,6 +68,7 @@ func newEnvProto(t *testing.T, h2 bool, opts ...session.Option) *env {
 		session.WithSecret(testSecret),
 		session.WithStore(ev.store),
 		session.WithLogger(logger),
+		session.WithMaxLifetime(30 * 24 * time.Hour), // remember me (/login?remember=1)
 	}, opts...)
 	m, err := session.New(all...)
 	if err != nil {

@@ -30,9 +30,9 @@ const (
 	DefaultDegradedHeader = "X-Session-Degraded"
 	DefaultTokenHeader    = "Session-Token"
 	// MaxSessionLifetime is the longest lifetime a session can be given
-	// (WithLifetime, SetLifetime): 400 days, the longest browsers keep a
-	// cookie. Signed tokens older than this are refused however they are
-	// stored.
+	// (WithLifetime, WithMaxLifetime): 400 days, the longest browsers keep
+	// a cookie. A manager refuses signed tokens older than the longest
+	// lifetime it can grant (see WithMaxLifetime), which is at most this.
 	MaxSessionLifetime = 400 * 24 * time.Hour
 	minSecretLength    = 32
 	maxCommitAttempts  = 32
@@ -51,6 +51,7 @@ type Manager struct {
 	trustProxy     bool
 	idle           time.Duration
 	lifetime       time.Duration
+	maxLifetime    time.Duration
 	touchInterval  time.Duration
 	maxSize        int
 	maxPerUser     int
@@ -211,13 +212,40 @@ func WithIdleTimeout(d time.Duration) Option {
 
 // WithLifetime sets the absolute lifetime of a session (default 24 hours):
 // it ends then however active it is. It must not be shorter than the idle
-// timeout.
+// timeout. Sessions can be given a longer one with Session.SetLifetime
+// only up to WithMaxLifetime.
 func WithLifetime(d time.Duration) Option {
 	return func(c *config) error {
 		if d <= 0 || d > MaxSessionLifetime {
 			return fmt.Errorf("WithLifetime: %v is not in (0, %v]", d, MaxSessionLifetime)
 		}
 		c.lifetime = d
+		return nil
+	}
+}
+
+// ErrLifetimeTooLong is returned by Session.SetLifetime for a lifetime
+// longer than the manager's longest (WithMaxLifetime).
+var ErrLifetimeTooLong = errors.New("session: lifetime longer than the manager allows (see WithMaxLifetime)")
+
+// WithMaxLifetime sets the longest lifetime one session can be given with
+// Session.SetLifetime (remember me); SetLifetime refuses longer ones with
+// ErrLifetimeTooLong. The default is the manager's lifetime (WithLifetime):
+// without this option, SetLifetime can shorten a session's lifetime but
+// not extend it. d must be at least the lifetime and at most
+// MaxSessionLifetime.
+//
+// It also bounds the cookie: a signed session ID older than the longest
+// lifetime the manager can grant (this value, plus a minute for clock skew
+// between servers) is refused as expired before any store lookup, so an
+// old or stolen cookie costs nothing and is worth nothing, whatever the
+// store still holds.
+func WithMaxLifetime(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 || d > MaxSessionLifetime {
+			return fmt.Errorf("WithMaxLifetime: %v is not in (0, %v]", d, MaxSessionLifetime)
+		}
+		c.maxLifetime = d
 		return nil
 	}
 }
@@ -423,6 +451,12 @@ func (c *config) finish() error {
 	if c.idle > c.lifetime {
 		return fmt.Errorf("idle timeout %v is longer than the lifetime %v", c.idle, c.lifetime)
 	}
+	if c.maxLifetime == 0 {
+		c.maxLifetime = c.lifetime
+	}
+	if c.maxLifetime < c.lifetime {
+		return fmt.Errorf("the longest lifetime %v (WithMaxLifetime) is shorter than the lifetime %v", c.maxLifetime, c.lifetime)
+	}
 	if c.touchSet && c.touchInterval >= c.idle {
 		return fmt.Errorf("touch interval %v is not shorter than the idle timeout %v: an active session would end after the idle timeout", c.touchInterval, c.idle)
 	}
@@ -464,7 +498,10 @@ func (c *config) finish() error {
 	if len(signKeys) == 0 {
 		return errors.New("no secret: use WithSecret (or WithCookieKeys)")
 	}
-	signer, err := cookies.NewSigner(signKeys, max(c.lifetime, MaxSessionLifetime))
+	// No session lives longer than maxLifetime from its creation, and its
+	// cookie is signed at the earliest then: an older signature cannot
+	// belong to a live session.
+	signer, err := cookies.NewSigner(signKeys, c.maxLifetime+cookies.MaxClockSkew)
 	if err != nil {
 		return err
 	}

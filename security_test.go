@@ -1,6 +1,11 @@
 package session_test
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -204,5 +209,88 @@ func TestTossedCookieDoesNotShadowTheValidOne(t *testing.T) {
 	}
 	if _, body := sendRaw(t, ev, "GET", "/get/k", strings.Join(append(many, "session="+valid), "; ")); body != "-" {
 		t.Errorf("a valid cookie behind 20 tossed ones was used: %q", body)
+	}
+}
+
+// signedAt returns a cookie value for id signed with key for the cookie
+// called name at time at, in the format of cookies.Signer (securecookie:
+// base64url of "timestamp|base64url(id)|HMAC-SHA256(name|timestamp|base64url(id))").
+func signedAt(key []byte, name, id string, at time.Time) string {
+	val := base64.URLEncoding.EncodeToString([]byte(id))
+	body := fmt.Sprintf("%d|%s", at.Unix(), val)
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte(name + "|" + body))
+	return base64.URLEncoding.EncodeToString(append([]byte(body+"|"), mac.Sum(nil)...))
+}
+
+var signingKey = []byte("k3Qv9zR2mX7pL0tW8yB4nC6hJ1sD5fGe")
+
+// The signature's age limit is the longest lifetime the manager can grant:
+// with WithLifetime(1h), a cookie signed 30 days ago is refused without a
+// store round trip; remember-me lifetimes raise the limit only as far as
+// WithMaxLifetime allows, and SetLifetime cannot go beyond it.
+func TestCookieAgeLimitIsTheLongestLifetime(t *testing.T) {
+	id := strings.Repeat("x", 43)
+	day := 24 * time.Hour
+	for _, tc := range []struct {
+		name   string
+		opts   []session.Option
+		age    time.Duration
+		lookup bool
+	}{
+		{"1h lifetime, 30 days old", []session.Option{session.WithLifetime(time.Hour)}, 30 * day, false},
+		{"1h lifetime, 2h old", []session.Option{session.WithLifetime(time.Hour)}, 2 * time.Hour, false},
+		{"1h lifetime, 30 min old", []session.Option{session.WithLifetime(time.Hour)}, 30 * time.Minute, true},
+		{"default lifetime, 2 days old", nil, 2 * day, false},
+		{"remember me 30 days, 10 days old", []session.Option{session.WithLifetime(time.Hour), session.WithMaxLifetime(30 * day)}, 10 * day, true},
+		{"remember me 30 days, 31 days old", []session.Option{session.WithLifetime(time.Hour), session.WithMaxLifetime(30 * day)}, 31 * day, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store := newCountingStore(t)
+			m, err := session.New(append([]session.Option{session.WithCookieKeys(signingKey), session.WithStore(store), session.WithLogger(quietLog)}, tc.opts...)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			h := m.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				session.MustFromContext(r.Context()).Has("k")
+			}))
+			req := httptest.NewRequest("GET", "/", nil)
+			req.AddCookie(&http.Cookie{Name: "session", Value: signedAt(signingKey, "session", id, time.Now().Add(-tc.age))})
+			h.ServeHTTP(httptest.NewRecorder(), req)
+			if got := store.Loads.Load() == 1; got != tc.lookup {
+				t.Errorf("store loads: %d, want a lookup: %v", store.Loads.Load(), tc.lookup)
+			}
+		})
+	}
+
+	// SetLifetime stays within the manager's longest lifetime.
+	for _, tc := range []struct {
+		opts []session.Option
+		life time.Duration
+		ok   bool
+	}{
+		{nil, 12 * time.Hour, true},
+		{nil, 2 * day, false},
+		{[]session.Option{session.WithMaxLifetime(30 * day)}, 30 * day, true},
+		{[]session.Option{session.WithMaxLifetime(30 * day)}, 31 * day, false},
+	} {
+		m, err := session.New(append([]session.Option{session.WithSecret(testSecret), session.WithLogger(quietLog)}, tc.opts...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got error
+		m.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			got = session.MustFromContext(r.Context()).SetLifetime(time.Hour, tc.life)
+		})).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+		m.Close()
+		if (got == nil) != tc.ok || (got != nil && !errors.Is(got, session.ErrLifetimeTooLong)) {
+			t.Errorf("SetLifetime(1h, %v) with %d options: %v", tc.life, len(tc.opts), got)
+		}
+	}
+
+	// The longest lifetime cannot be shorter than the lifetime.
+	if _, err := session.New(session.WithSecret(testSecret), session.WithLifetime(2*day), session.WithMaxLifetime(day)); !errors.Is(err, session.ErrInvalidConfig) {
+		t.Errorf("WithMaxLifetime below WithLifetime: %v", err)
 	}
 }

@@ -326,11 +326,14 @@ func (s *Session) User() (string, error) {
 // SetLifetime gives this session its own idle timeout and absolute lifetime
 // (counted from its creation), and a persistent cookie that outlives the
 // browser session: the "remember me" of a login form. idle must be
-// positive and not longer than lifetime, which is at most
-// MaxSessionLifetime.
+// positive and not longer than lifetime, which is at most the manager's
+// longest lifetime (WithMaxLifetime; ErrLifetimeTooLong otherwise).
 func (s *Session) SetLifetime(idle, lifetime time.Duration) error {
-	if idle <= 0 || lifetime <= 0 || idle > lifetime || lifetime > MaxSessionLifetime {
-		return fmt.Errorf("session: SetLifetime(%v, %v): need 0 < idle <= lifetime <= %v", idle, lifetime, MaxSessionLifetime)
+	if lifetime > s.m.maxLifetime {
+		return fmt.Errorf("%w: SetLifetime(%v, %v): the longest is %v", ErrLifetimeTooLong, idle, lifetime, s.m.maxLifetime)
+	}
+	if idle <= 0 || lifetime <= 0 || idle > lifetime {
+		return fmt.Errorf("session: SetLifetime(%v, %v): need 0 < idle <= lifetime", idle, lifetime)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -87,6 +87,7 @@ func newApp(cfg config) (_ *app, err error) {
 		session.WithLogger(a.log),
 		session.WithIdleTimeout(2*time.Hour),
 		session.WithLifetime(7*24*time.Hour),
+		session.WithMaxLifetime(30*24*time.Hour), // remember me (see login)
 		session.WithErrorHandler(a.sessionFailed),
 	)
 	if err != nil {
