@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sessionkit/session/backends"
@@ -62,6 +63,7 @@ type Manager struct {
 	observer       Observer
 	audit          auditConfig
 	now            func() time.Time
+	insecureOnce   *sync.Once
 }
 
 // An Option configures a Manager. Options are checked once, by New.
@@ -390,6 +392,7 @@ func New(opts ...Option) (*Manager, error) {
 		degradedHeader: DefaultDegradedHeader,
 		cookie:         cookies.Config{HttpOnly: true},
 		now:            time.Now,
+		insecureOnce:   new(sync.Once),
 	}}
 	for _, o := range opts {
 		if err := o(c); err != nil {
@@ -598,4 +601,18 @@ func (m *Manager) storeKey(id string) string {
 	var out [43]byte // base64url of 32 bytes, unpadded
 	base64.RawURLEncoding.Encode(out[:], sum[:])
 	return string(out[:])
+}
+
+// warnInsecure logs, once per manager, that a persistent session cookie
+// (one that outlives the browser session) went out without Secure: a
+// browser then sends it over plain HTTP too, where anyone on the path can
+// read it. Behind a proxy that terminates TLS, the manager sees plain HTTP
+// unless WithTrustForwardedProto is set; in production, set
+// cookies.SecureAlways.
+func (m *Manager) warnInsecure(r *http.Request) {
+	m.insecureOnce.Do(func() {
+		m.logger.WarnContext(r.Context(), "session: a persistent session cookie was sent without the Secure attribute; "+
+			"use cookies.Config{Secure: cookies.SecureAlways} in production, or WithTrustForwardedProto behind a proxy that terminates TLS",
+			"host", r.Host)
+	})
 }

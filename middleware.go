@@ -75,6 +75,9 @@ func (s *Session) beforeWrite() bool {
 		return ok
 	}
 	err := s.commit()
+	if err == nil {
+		s.finishHeaders()
+	}
 	s.sent = true
 	if err != nil {
 		s.failed = true

@@ -294,3 +294,75 @@ func TestCookieAgeLimitIsTheLongestLifetime(t *testing.T) {
 		t.Errorf("WithMaxLifetime below WithLifetime: %v", err)
 	}
 }
+
+// A handler under http.TimeoutHandler commits the session explicitly, then
+// sets a cookie of its own. TimeoutHandler copies its buffered header map
+// over the response's, which used to drop the session cookie: it is in
+// the final response, next to the handler's.
+func TestExplicitCommitUnderTimeoutHandlerKeepsTheCookie(t *testing.T) {
+	m, err := session.New(session.WithSecret(testSecret), session.WithLogger(quietLog))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	h := m.Middleware(http.TimeoutHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := session.MustFromContext(r.Context())
+		if err := s.Set("k", "v"); err != nil {
+			t.Error(err)
+		}
+		if err := s.Commit(); err != nil {
+			t.Error(err)
+		}
+		http.SetCookie(w, &http.Cookie{Name: "pref", Value: "dark"})
+		w.Header().Set("Cache-Control", "public, max-age=60")
+		io.WriteString(w, "ok")
+	}), time.Minute, "timeout"))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	names := map[string]bool{}
+	for _, c := range rec.Result().Cookies() {
+		names[c.Name] = true
+	}
+	if !names["session"] || !names["pref"] {
+		t.Errorf("cookies of the final response: %v, want session and pref", rec.Header().Values("Set-Cookie"))
+	}
+	if cc := rec.Header().Get("Cache-Control"); strings.Contains(cc, "public") {
+		t.Errorf("Cache-Control %q lets shared caches keep the session cookie", cc)
+	}
+}
+
+// Every response of a request that used its session varies on the cookie
+// (its content may come from the session), with or without a Set-Cookie;
+// a response that sets the cookie is also kept out of caches. A request
+// that never touches its session gets neither.
+func TestVaryCookieOnEveryResponseThatUsedTheSession(t *testing.T) {
+	ev := newEnv(t)
+	c := ev.client()
+	e := ev.expectWith(c)
+	set := e.POST("/set/k/v").Expect().Status(http.StatusOK)
+	set.Header("Vary").IsEqual("Cookie")
+	set.Header("Cache-Control").IsEqual("no-store")
+	set.Cookie("session").Value().NotEmpty()
+
+	read := e.GET("/get/k").Expect().Status(http.StatusOK)
+	read.Body().IsEqual("v")
+	if len(read.Raw().Header.Values("Set-Cookie")) != 0 {
+		t.Errorf("a read set a cookie: %v", read.Raw().Header.Values("Set-Cookie"))
+	}
+	read.Header("Vary").IsEqual("Cookie")
+
+	anon := ev.expect().GET("/get/k").Expect().Status(http.StatusOK)
+	anon.Header("Vary").IsEqual("Cookie")
+
+	untouched := e.GET("/untouched").Expect().Status(http.StatusOK)
+	if v := untouched.Raw().Header.Values("Vary"); len(v) != 0 {
+		t.Errorf("a request that did not use its session: Vary %v", v)
+	}
+
+	// With the token in a header, responses vary on that header.
+	tev := newEnv(t, session.WithTokenHeader(""))
+	resp, _ := sendRaw(t, tev, "GET", "/get/k", "")
+	if got := resp.Header.Get("Vary"); got != session.DefaultTokenHeader {
+		t.Errorf("token mode: Vary %q, want %q", got, session.DefaultTokenHeader)
+	}
+}

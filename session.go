@@ -51,7 +51,8 @@ type Session struct {
 	sent           bool // response headers sent: no more cookie changes
 	failed         bool // saving failed before the response: the error handler answered
 	hijacked       bool
-	toldDegraded   bool // Degraded returned true to the handler
+	toldDegraded   bool        // Degraded returned true to the handler
+	out            sentHeaders // the token the last commit put on the response
 	// indexAfterRenew: the last renewal left the user index to the commit.
 	indexAfterRenew bool
 }
