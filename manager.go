@@ -403,6 +403,11 @@ func New(opts ...Option) (*Manager, error) {
 	if err := c.finish(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
+	if m.cookie.Secure == cookies.SecureNever && m.tokenHeader == "" && (m.cookieLifetime > 0 || m.maxLifetime > m.lifetime) {
+		m.insecureOnce.Do(func() {
+			m.logger.Warn("session: persistent session cookies will be sent without the Secure attribute (cookies.SecureNever); use cookies.SecureAlways in production")
+		})
+	}
 	if err := m.pingAtStart(); err != nil {
 		m.Close()
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/sessionkit/session"
+	"github.com/sessionkit/session/cookies"
+	"github.com/sessionkit/session/internal/sessiontest"
 )
 
 // basicWriter is the writer wrapper Go's documentation recommends for
@@ -364,5 +367,73 @@ func TestVaryCookieOnEveryResponseThatUsedTheSession(t *testing.T) {
 	resp, _ := sendRaw(t, tev, "GET", "/get/k", "")
 	if got := resp.Header.Get("Vary"); got != session.DefaultTokenHeader {
 		t.Errorf("token mode: Vary %q, want %q", got, session.DefaultTokenHeader)
+	}
+}
+
+// A manager that can tell it serves a cookie outliving the browser session
+// without Secure says so once: at New when the configuration says so
+// (SecureNever with persistent cookies), else at the first such cookie
+// (a plain-HTTP request, as behind a TLS-terminating proxy without
+// WithTrustForwardedProto). Secure cookies and browser-session cookies
+// cause no warning.
+func TestInsecurePersistentCookieIsWarnedOnce(t *testing.T) {
+	const warning = "without the Secure attribute"
+	login := func(remember bool) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			s := session.MustFromContext(r.Context())
+			s.Renew()
+			if remember {
+				if err := s.SetLifetime(time.Hour, 30*24*time.Hour); err != nil {
+					t.Error(err)
+				}
+			}
+			io.WriteString(w, "ok")
+		})
+	}
+	for _, tc := range []struct {
+		name     string
+		opts     []session.Option
+		remember bool
+		proto    string // X-Forwarded-Proto
+		tls      bool
+		atNew    int
+		after    int
+	}{
+		{"plain HTTP remember me", nil, true, "", false, 0, 1},
+		{"plain HTTP browser session", nil, false, "", false, 0, 0},
+		{"TLS remember me", nil, true, "", true, 0, 0},
+		{"trusted proxy remember me", []session.Option{session.WithTrustForwardedProto()}, true, "https", false, 0, 0},
+		{"untrusted proxy remember me", nil, true, "https", false, 0, 1},
+		{"secure always", []session.Option{session.WithCookie(cookies.Config{Secure: cookies.SecureAlways})}, true, "", false, 0, 0},
+		{"secure never, persistent", []session.Option{session.WithCookie(cookies.Config{Secure: cookies.SecureNever}), session.WithCookieLifetime(time.Hour)}, true, "", true, 1, 1},
+		{"secure never, browser session", []session.Option{session.WithCookie(cookies.Config{Secure: cookies.SecureNever}), session.WithMaxLifetime(24 * time.Hour)}, false, "", true, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			logs := &sessiontest.LogBuffer{}
+			logger := slog.New(slog.NewTextHandler(logs, nil))
+			m, err := session.New(append([]session.Option{session.WithSecret(testSecret), session.WithLogger(logger), session.WithMaxLifetime(30 * 24 * time.Hour)}, tc.opts...)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			if n := strings.Count(logs.String(), warning); n != tc.atNew {
+				t.Errorf("warnings at New: %d, want %d: %s", n, tc.atNew, logs)
+			}
+			h := m.Middleware(login(tc.remember))
+			for range 3 {
+				url := "http://example.com/login"
+				if tc.tls {
+					url = "https://example.com/login"
+				}
+				req := httptest.NewRequest("POST", url, nil)
+				if tc.proto != "" {
+					req.Header.Set("X-Forwarded-Proto", tc.proto)
+				}
+				h.ServeHTTP(httptest.NewRecorder(), req)
+			}
+			if n := strings.Count(logs.String(), warning); n != tc.after {
+				t.Errorf("warnings after three logins: %d, want %d: %s", n, tc.after, logs)
+			}
+		})
 	}
 }
