@@ -18,6 +18,7 @@ import (
 	"github.com/sessionkit/session/backends"
 	"github.com/sessionkit/session/backends/memstore"
 	"github.com/sessionkit/session/backends/redisstore"
+	"github.com/sessionkit/session/cookies"
 	"github.com/sessionkit/session/degrade"
 	"github.com/sessionkit/session/metrics"
 )
@@ -35,6 +36,15 @@ type config struct {
 	Secret []byte
 	// Logger receives the app's and the session manager's logs.
 	Logger *slog.Logger
+	// CookieSecure decides the session cookie's Secure attribute (env
+	// COOKIE_SECURE): cookies.SecureAlways ("always", for production),
+	// or cookies.SecureAuto ("auto", the default: Secure on HTTPS
+	// requests only, for http://localhost).
+	CookieSecure cookies.SecureMode
+	// TrustProxy makes requests with "X-Forwarded-Proto: https" count as
+	// HTTPS requests (env TRUST_PROXY=true). Set it only behind a proxy
+	// that terminates TLS and sets that header itself.
+	TrustProxy bool
 }
 
 // app is the shop: its catalog, its session manager and its HTTP handler.
@@ -79,17 +89,22 @@ func newApp(cfg config) (_ *app, err error) {
 	if err != nil {
 		return nil, err
 	}
-	a.sessions, err = session.New(
+	opts := []session.Option{
 		storeOpt,
 		// The session metrics; with Redis, the fail-over metrics too.
 		session.WithObserver(mx),
 		session.WithSecret(cfg.Secret),
 		session.WithLogger(a.log),
-		session.WithIdleTimeout(2*time.Hour),
-		session.WithLifetime(7*24*time.Hour),
-		session.WithMaxLifetime(30*24*time.Hour), // remember me (see login)
+		session.WithIdleTimeout(2 * time.Hour),
+		session.WithLifetime(7 * 24 * time.Hour),
+		session.WithMaxLifetime(30 * 24 * time.Hour), // remember me (see login)
 		session.WithErrorHandler(a.sessionFailed),
-	)
+		session.WithCookie(cookies.Config{Secure: cfg.CookieSecure}),
+	}
+	if cfg.TrustProxy {
+		opts = append(opts, session.WithTrustForwardedProto())
+	}
+	a.sessions, err = session.New(opts...)
 	if err != nil {
 		if cfg.RedisURL != "" {
 			return nil, fmt.Errorf("REDIS_URL: %w", err)

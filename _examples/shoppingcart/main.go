@@ -7,8 +7,12 @@
 //	PORT            TCP port to listen on (default 8080)
 //	REDIS_URL       keep sessions in Redis (redis://host:6379/0, rediss://,
 //	                redis+sentinel://, redis+cluster://); unset: in memory
-//	SESSION_SECRET  at least 32 bytes; unset: a random secret for this
-//	                process (sessions do not survive a restart)
+//	SESSION_SECRET  at least 32 random bytes; unset: a random secret for
+//	                this process (sessions do not survive a restart)
+//	COOKIE_SECURE   always: the session cookie is always Secure (production);
+//	                auto (default): Secure on HTTPS requests only
+//	TRUST_PROXY     true: "X-Forwarded-Proto: https" counts as HTTPS; only
+//	                behind a proxy that terminates TLS and sets the header
 //
 // See README.md for the API and the pages.
 package main
@@ -28,6 +32,7 @@ import (
 	"time"
 
 	"github.com/sessionkit/session/backends/redisstore"
+	"github.com/sessionkit/session/cookies"
 )
 
 // shutdownTimeout bounds how long requests in flight may take to finish
@@ -110,6 +115,21 @@ func configFromEnv(getenv func(string) string, logger *slog.Logger) (config, err
 		RedisURL: getenv("REDIS_URL"),
 		Secret:   []byte(getenv("SESSION_SECRET")),
 		Logger:   logger,
+	}
+	switch v := getenv("COOKIE_SECURE"); v {
+	case "", "auto":
+		cfg.CookieSecure = cookies.SecureAuto
+	case "always":
+		cfg.CookieSecure = cookies.SecureAlways
+	default:
+		return cfg, fmt.Errorf("COOKIE_SECURE %q: use always (production) or auto", v)
+	}
+	if v := getenv("TRUST_PROXY"); v != "" {
+		trust, err := strconv.ParseBool(v)
+		if err != nil {
+			return cfg, fmt.Errorf("TRUST_PROXY %q is not true or false", v)
+		}
+		cfg.TrustProxy = trust
 	}
 	if cfg.Port == "" {
 		cfg.Port = "8080"
