@@ -83,7 +83,9 @@ type config struct {
 }
 
 // WithSecret sets the application secret(s), newest first, each at least 32
-// bytes of high-entropy data. From the newest secret the manager derives,
+// bytes of high-entropy data: New refuses a secret with fewer than 8
+// distinct bytes or made of a repeated short pattern (ErrWeakSecret).
+// Generate one with "openssl rand -base64 48". From the newest secret the manager derives,
 // with HKDF, separate keys for signing the ID cookie, encrypting stored
 // sessions (AES-256-GCM) and hashing session IDs into store keys. Older
 // secrets still verify cookies and decrypt sessions, so a secret can be
@@ -96,7 +98,10 @@ func WithSecret(secrets ...[]byte) Option {
 		}
 		for i, s := range secrets {
 			if len(s) < minSecretLength {
-				return fmt.Errorf("WithSecret: secret %d is %d bytes, need at least %d", i, len(s), minSecretLength)
+				return fmt.Errorf("WithSecret: secret %d is %d bytes, need at least %d (%s)", i, len(s), minSecretLength, secretHelp)
+			}
+			if err := checkRandom(s); err != nil {
+				return fmt.Errorf("WithSecret: secret %d: %w", i, err)
 			}
 		}
 		c.secrets = secrets
@@ -104,13 +109,70 @@ func WithSecret(secrets ...[]byte) Option {
 	}
 }
 
+// ErrWeakSecret is wrapped by the error New returns for a secret or key
+// that is obviously not random (see WithSecret).
+var ErrWeakSecret = errors.New("session: secret is not random")
+
+const secretHelp = "generate one with: openssl rand -base64 48, or head -c 48 /dev/urandom | base64"
+
+// checkRandom refuses a secret that is obviously not random: fewer than 8
+// distinct byte values, a short pattern repeated, or three quarters of its
+// bytes one step apart from the previous (as "abcdef..."). It cannot prove a secret random; it catches
+// placeholders and typed patterns. 32 random bytes, and their hex or
+// base64 text, pass with overwhelming probability.
+func checkRandom(b []byte) error {
+	var seen [256]bool
+	distinct := 0
+	for _, c := range b {
+		if !seen[c] {
+			seen[c] = true
+			distinct++
+		}
+	}
+	if distinct < 8 {
+		return fmt.Errorf("%w: only %d distinct byte values (%s)", ErrWeakSecret, distinct, secretHelp)
+	}
+	if p := period(b); p > 0 {
+		return fmt.Errorf("%w: a pattern of %d bytes repeated (%s)", ErrWeakSecret, p, secretHelp)
+	}
+	var steps [256]int
+	for i := 1; i < len(b); i++ {
+		d := b[i] - b[i-1]
+		if steps[d]++; 4*steps[d] >= 3*(len(b)-1) {
+			return fmt.Errorf("%w: most of its bytes follow each other at the same step, as in \"abcdef\" (%s)", ErrWeakSecret, secretHelp)
+		}
+	}
+	return nil
+}
+
+// period returns the shortest p <= len(b)/2 such that b repeats its first p
+// bytes (the last repetition may be cut short), or 0.
+func period(b []byte) int {
+	for p := 1; p <= len(b)/2; p++ {
+		i := p
+		for i < len(b) && b[i] == b[i-p] {
+			i++
+		}
+		if i == len(b) {
+			return p
+		}
+	}
+	return 0
+}
+
 // WithCookieKeys sets the HMAC keys that sign the ID cookie, newest first
-// (at least 32 bytes each), instead of deriving one from WithSecret. Without
+// (at least 32 random bytes each, checked as WithSecret checks secrets),
+// instead of deriving one from WithSecret. Without
 // WithSecret, stored sessions are not encrypted unless WithKeyring is given.
 func WithCookieKeys(keys ...[]byte) Option {
 	return func(c *config) error {
 		if len(keys) == 0 {
 			return errors.New("WithCookieKeys: no key")
+		}
+		for i, k := range keys {
+			if err := checkRandom(k); err != nil {
+				return fmt.Errorf("WithCookieKeys: key %d: %w", i, err)
+			}
 		}
 		c.cookieKeys = keys
 		return nil

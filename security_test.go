@@ -2,8 +2,10 @@ package session_test
 
 import (
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -435,5 +437,50 @@ func TestInsecurePersistentCookieIsWarnedOnce(t *testing.T) {
 				t.Errorf("warnings after three logins: %d, want %d: %s", n, tc.after, logs)
 			}
 		})
+	}
+}
+
+// Secrets that are obviously not random are refused, with a message that
+// says how to make one; random ones, in any of the usual encodings, pass.
+func TestWeakSecretsAreRefused(t *testing.T) {
+	for _, weak := range []string{
+		strings.Repeat("a", 32),
+		"changeme-changeme-changeme-chang",
+		strings.Repeat("ab", 20),
+		"0123456789abcdef0123456789abcdef",
+		"abcdefghijklmnopqrstuvwxyzABCDEF",
+		strings.Repeat("secret", 8),
+		strings.Repeat("0", 31) + "1",
+	} {
+		for name, opt := range map[string]session.Option{
+			"WithSecret":     session.WithSecret([]byte(weak)),
+			"WithCookieKeys": session.WithCookieKeys([]byte(weak)),
+		} {
+			_, err := session.New(opt)
+			if !errors.Is(err, session.ErrWeakSecret) || !errors.Is(err, session.ErrInvalidConfig) {
+				t.Errorf("%s(%q): %v, want ErrWeakSecret", name, weak, err)
+				continue
+			}
+			if !strings.Contains(err.Error(), "openssl rand") {
+				t.Errorf("%s(%q): the message does not say how to generate a secret: %v", name, weak, err)
+			}
+		}
+	}
+	// Random secrets as people generate them.
+	raw := make([]byte, 32)
+	for i := range 200 {
+		rand.Read(raw)
+		for _, s := range [][]byte{
+			raw,
+			[]byte(hex.EncodeToString(raw[:16])),
+			[]byte(base64.StdEncoding.EncodeToString(raw)),
+			[]byte(rand.Text() + rand.Text()),
+		} {
+			m, err := session.New(session.WithSecret(s), session.WithCookieKeys(s))
+			if err != nil {
+				t.Fatalf("round %d: random secret %q refused: %v", i, s, err)
+			}
+			m.Close()
+		}
 	}
 }
