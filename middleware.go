@@ -3,7 +3,9 @@ package session
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"reflect"
 
 	"github.com/sessionkit/session/backends"
 )
@@ -13,12 +15,29 @@ type ctxKey struct{}
 // FromContext returns the session of the request whose context is ctx. It
 // returns ErrNoSession when the request did not pass through
 // Manager.Middleware.
+//
+// Pass the request's context (r.Context()). A framework's own context
+// that implements context.Context without carrying the request's values,
+// as gin's *gin.Context does unless the engine has ContextWithFallback,
+// gets an error wrapping ErrNoSession that names the fix (for gin:
+// sessiongin.FromContext(c)).
 func FromContext(ctx context.Context) (*Session, error) {
 	if s, ok := ctx.Value(ctxKey{}).(*Session); ok {
 		return s, nil
 	}
+	if t := reflect.TypeOf(ctx); t != nil && t.Kind() == reflect.Pointer && t.Elem().PkgPath() == "github.com/gin-gonic/gin" {
+		return nil, noSessionError(fmt.Sprintf("session: no session in a %v, which does not carry the request's context values: "+
+			"use sessiongin.FromContext(c) (github.com/sessionkit/session/adapters/gin) or session.FromContext(c.Request.Context()), "+
+			"or set the engine's ContextWithFallback to true", t))
+	}
 	return nil, ErrNoSession
 }
+
+// noSessionError is ErrNoSession with a message of its own.
+type noSessionError string
+
+func (e noSessionError) Error() string { return string(e) }
+func (e noSessionError) Unwrap() error { return ErrNoSession }
 
 // MustFromContext is like FromContext but panics when there is no session:
 // use it where a missing middleware is a programming error.
