@@ -13,11 +13,19 @@ import (
 // (every exported function of the package that returns an Option).
 func TestReadmeListsEveryOption(t *testing.T) {
 	fset := token.NewFileSet()
-	pkgs, err := parser.ParseDir(fset, ".", func(fi os.FileInfo) bool {
-		return !strings.HasSuffix(fi.Name(), "_test.go")
-	}, 0)
+	entries, err := os.ReadDir(".")
 	if err != nil {
 		t.Fatal(err)
+	}
+	var files []*ast.File
+	for _, e := range entries {
+		if name := e.Name(); strings.HasSuffix(name, ".go") && !strings.HasSuffix(name, "_test.go") {
+			f, err := parser.ParseFile(fset, name, nil, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			files = append(files, f)
+		}
 	}
 	readme, err := os.ReadFile("README.md")
 	if err != nil {
@@ -26,7 +34,7 @@ func TestReadmeListsEveryOption(t *testing.T) {
 	_, table, _ := strings.Cut(string(readme), "## Options")
 	table, _, _ = strings.Cut(table, "\n## ")
 	n := 0
-	for _, f := range pkgs["session"].Files {
+	for _, f := range files {
 		for _, d := range f.Decls {
 			fn, ok := d.(*ast.FuncDecl)
 			if !ok || fn.Recv != nil || !fn.Name.IsExported() || fn.Type.Results == nil || len(fn.Type.Results.List) != 1 {

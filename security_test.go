@@ -484,3 +484,19 @@ func TestWeakSecretsAreRefused(t *testing.T) {
 		}
 	}
 }
+
+// Each tossed cookie is a security event, also when the user's own cookie
+// behind it wins.
+func TestTossedCookiesAreAudited(t *testing.T) {
+	ev := newEnv(t)
+	c := ev.client()
+	ev.expectWith(c).POST("/set/k/v").Expect().Status(http.StatusOK)
+	valid := ev.sessionCookie(c).Value
+	before := strings.Count(ev.logs.String(), "rejected session token")
+	if _, body := sendRaw(t, ev, "GET", "/get/k", "session=garbage; session=junk; session="+valid); body != "v" {
+		t.Fatalf("got %q", body)
+	}
+	if n := strings.Count(ev.logs.String(), "rejected session token") - before; n != 2 {
+		t.Errorf("%d tampered-cookie events for two tossed cookies:\n%s", n, ev.logs)
+	}
+}

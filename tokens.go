@@ -25,19 +25,22 @@ func (m *Manager) cookieToken(r *http.Request) string {
 	return ""
 }
 
-// verifyToken returns the session ID the request's token carries. With a
-// token header there is one token, tok. With cookies, each of the first
-// maxSessionCookies cookies of the session's name is tried in order and
-// the first whose signature verifies and whose ID is well formed wins:
-// a planted cookie cannot hide the user's own. The cookies rejected on the
-// way are audited as security events; when none verifies, the first one's
-// error is returned for the caller to audit.
+// verifyToken returns the session ID the request's token tok carries.
+// With a token header tok is the only token. With cookies, tok is the
+// first non-empty cookie of the session's name (cookieToken); when it
+// fails, the next ones, up to maxSessionCookies in all, are tried in
+// order, and the first whose signature verifies and whose ID is well
+// formed wins: a planted cookie cannot hide the user's own. When one wins,
+// the cookies rejected before it are audited here as security events; when
+// none does, the first one's error is returned for the caller to audit.
 func (m *Manager) verifyToken(ctx context.Context, r *http.Request, tok string) (string, error) {
 	name := m.cookie.CookieName()
-	if m.tokenHeader != "" {
-		return m.verifyOne(name, tok)
+	id, first := m.verifyOne(name, tok)
+	if first == nil || m.tokenHeader != "" {
+		return id, first
 	}
-	var first error
+	var rejected []error
+	skipped := false
 	for i, c := range r.CookiesNamed(name) {
 		if i == maxSessionCookies {
 			break
@@ -45,19 +48,24 @@ func (m *Manager) verifyToken(ctx context.Context, r *http.Request, tok string) 
 		if c.Value == "" {
 			continue
 		}
-		id, err := m.verifyOne(name, c.Value)
-		if err == nil {
-			return id, nil
-		}
-		if first == nil {
-			first = err
+		if !skipped && c.Value == tok {
+			skipped = true // tried first
 			continue
 		}
+		id, err := m.verifyOne(name, c.Value)
+		if err != nil {
+			rejected = append(rejected, err)
+			continue
+		}
+		for _, err := range append([]error{first}, rejected...) {
+			m.auditRejected(ctx, err.Error(), r.RemoteAddr)
+			m.observer.Event(ctx, EventTamperedCookie)
+		}
+		return id, nil
+	}
+	for _, err := range rejected {
 		m.auditRejected(ctx, err.Error(), r.RemoteAddr)
 		m.observer.Event(ctx, EventTamperedCookie)
-	}
-	if first == nil {
-		first = errMalformedID // not reached: tok came from these cookies
 	}
 	return "", first
 }
