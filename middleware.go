@@ -69,6 +69,13 @@ var ErrWriteAfterFailedCommit = errors.New("session: response replaced by the er
 // Unwrap). SetReadDeadline, SetWriteDeadline and EnableFullDuplex send
 // nothing: they pass through and leave the session open to changes.
 //
+// Every response of a request that used its session carries "Vary: Cookie"
+// (or the token header's name); one that sets the cookie also gets
+// "Cache-Control: no-store" unless the handler chose a private or no-store
+// policy. The cookie and these headers are put back just before the
+// headers are sent if a wrapper inside the middleware replaced the header
+// map after an explicit Commit (as http.TimeoutHandler does).
+//
 // If saving fails before anything was sent, the manager's error handler
 // answers instead (500 by default) and the handler's later writes return
 // ErrWriteAfterFailedCommit. A hijacked connection is left alone: commit
