@@ -413,6 +413,7 @@ func chkManager(sys *chkSystem) error {
 		session.WithStore(sys.ds),
 		session.WithIdleTimeout(chkIdle),
 		session.WithLifetime(chkLifetime),
+		session.WithMaxLifetime(chkRememberLife),
 		session.WithTouchInterval(chkTouchInterval),
 		session.WithErrorHandler(chkErrorHandler),
 		session.WithLogger(chkLogger(sys.logs)),

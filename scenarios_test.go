@@ -178,7 +178,7 @@ func newRigCopies(t *testing.T, copyBytes int64, threshold int, opts ...session.
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { fo.Close() })
-	m, err := session.New(append([]session.Option{session.WithSecret(testSecret), session.WithStore(fo), session.WithLogger(quiet)}, opts...)...)
+	m, err := session.New(append([]session.Option{session.WithSecret(testSecret), session.WithStore(fo), session.WithLogger(quiet), session.WithMaxLifetime(30 * 24 * time.Hour)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

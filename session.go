@@ -51,7 +51,8 @@ type Session struct {
 	sent           bool // response headers sent: no more cookie changes
 	failed         bool // saving failed before the response: the error handler answered
 	hijacked       bool
-	toldDegraded   bool // Degraded returned true to the handler
+	toldDegraded   bool        // Degraded returned true to the handler
+	out            sentHeaders // the token the last commit put on the response
 	// indexAfterRenew: the last renewal left the user index to the commit.
 	indexAfterRenew bool
 	sec             sessionSecurity // rotation state (rotation.go)
@@ -334,11 +335,14 @@ func (s *Session) User() (string, error) {
 // SetLifetime gives this session its own idle timeout and absolute lifetime
 // (counted from its creation), and a persistent cookie that outlives the
 // browser session: the "remember me" of a login form. idle must be
-// positive and not longer than lifetime, which is at most
-// MaxSessionLifetime.
+// positive and not longer than lifetime, which is at most the manager's
+// longest lifetime (WithMaxLifetime; ErrLifetimeTooLong otherwise).
 func (s *Session) SetLifetime(idle, lifetime time.Duration) error {
-	if idle <= 0 || lifetime <= 0 || idle > lifetime || lifetime > MaxSessionLifetime {
-		return fmt.Errorf("session: SetLifetime(%v, %v): need 0 < idle <= lifetime <= %v", idle, lifetime, MaxSessionLifetime)
+	if lifetime > s.m.maxLifetime {
+		return fmt.Errorf("%w: SetLifetime(%v, %v): the longest is %v", ErrLifetimeTooLong, idle, lifetime, s.m.maxLifetime)
+	}
+	if idle <= 0 || lifetime <= 0 || idle > lifetime {
+		return fmt.Errorf("session: SetLifetime(%v, %v): need 0 < idle <= lifetime", idle, lifetime)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
