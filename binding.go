@@ -72,7 +72,7 @@ func (m *Manager) bindingMismatch(r *http.Request, d *codec.Data) string {
 	if !sc.bindUA && sc.bindIPv4 == 0 {
 		return ""
 	}
-	md, ok := readMetadata(d)
+	md, ok := m.readMetadata(d)
 	if !ok {
 		return ""
 	}

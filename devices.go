@@ -3,7 +3,6 @@ package session
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -48,11 +47,14 @@ type metadata struct {
 // manager writes is far smaller; anything bigger is ignored.
 const maxMetadataSize = 512
 
-// readMetadata returns the metadata d holds, and whether it holds any.
-func readMetadata(d *codec.Data) (metadata, bool) {
+// readMetadata returns the metadata d holds, and whether it holds any. The
+// value is serialized like every other value, with the pipeline's
+// serializer, so that a pipeline reading a blob of another serializer
+// converts it with the rest.
+func (m *Manager) readMetadata(d *codec.Data) (metadata, bool) {
 	var md metadata
 	raw, ok := d.Values[MetadataKey]
-	if !ok || len(raw) > maxMetadataSize || json.Unmarshal(raw, &md) != nil {
+	if !ok || len(raw) > maxMetadataSize || m.codec.Serializer().Unmarshal(raw, &md) != nil {
 		return metadata{}, false
 	}
 	return md, true
@@ -242,7 +244,7 @@ func truncateAddr(a netip.Addr, v4, v6 int) string {
 // whole). Callers hold s.mu.
 func (s *Session) stampMetadata(now time.Time) {
 	m := s.m
-	md, _ := readMetadata(&s.data)
+	md, _ := m.readMetadata(&s.data)
 	md.Seen = now.UnixMilli()
 	if md.Since == 0 || s.renewed || s.oldKey != "" || s.base == baseNone || s.sec.rotating {
 		md.Since = now.UnixMilli()
@@ -261,7 +263,7 @@ func (s *Session) stampMetadata(now time.Time) {
 	if m.sec.bindIPv4 > 0 {
 		md.BindIP = truncateAddr(ip, m.sec.bindIPv4, m.sec.bindIPv6)
 	}
-	raw, err := json.Marshal(md)
+	raw, err := m.codec.Serializer().Marshal(md)
 	if err != nil || bytes.Equal(raw, s.data.Values[MetadataKey]) {
 		return
 	}
@@ -276,7 +278,7 @@ func (s *Session) stampMetadata(now time.Time) {
 
 // describe fills in the device fields of info from the stored session d.
 func (m *Manager) describe(info *SessionInfo, d *codec.Data) {
-	md, ok := readMetadata(d)
+	md, ok := m.readMetadata(d)
 	if !ok {
 		return
 	}

@@ -209,7 +209,7 @@ func (s *Session) rotationDue(now time.Time) bool {
 		return false
 	}
 	since := s.data.Created
-	if md, ok := readMetadata(&s.data); ok && md.Since != 0 {
+	if md, ok := m.readMetadata(&s.data); ok && md.Since != 0 {
 		since = time.UnixMilli(md.Since)
 	}
 	return now.Sub(since) >= m.sec.rotation
