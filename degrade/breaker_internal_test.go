@@ -29,6 +29,9 @@ type faultStore struct {
 	pings atomic.Int64
 	// onDelete, when set, is called with every deleted key.
 	onDelete func(key string)
+	// afterUserKeys, when set, is called by UserKeys after it read the
+	// index, before it returns.
+	afterUserKeys func()
 }
 
 const (
@@ -129,7 +132,11 @@ func (f *faultStore) UserKeys(ctx context.Context, userID string) ([]string, err
 	if err := f.fault(ctx); err != nil {
 		return nil, err
 	}
-	return f.Store.UserKeys(ctx, userID)
+	keys, err := f.Store.UserKeys(ctx, userID)
+	if f.afterUserKeys != nil {
+		f.afterUserKeys()
+	}
+	return keys, err
 }
 
 func (f *faultStore) Ping(ctx context.Context) error {
@@ -1298,5 +1305,52 @@ func TestReplayKeepsUserIndexInStep(t *testing.T) {
 		if keys, err := p.Store.UserKeys(ctx, user); err != nil || fmt.Sprint(keys) != want {
 			t.Errorf("user index of %s = %v (%v), want %s", user, keys, err, want)
 		}
+	}
+}
+
+// TestUserKeysListsASessionReplayedDuringTheRead: a session journaled
+// during the outage and replayed while UserKeys reads the primary's index
+// (after the primary answered, before the journal is looked at) is in
+// neither place UserKeys looks; it must be listed all the same, or a "log
+// out everywhere" during recovery leaves it alive.
+func TestUserKeysListsASessionReplayedDuringTheRead(t *testing.T) {
+	p := newFaultStore(t)
+	// One session a second: the background replay leaves the session
+	// pending long enough for UserKeys to run first.
+	s := newTestStore(t, p, WithFailureThreshold(1), WithReplayRate(1))
+	rp := &fieldReplayer{}
+	ctx := t.Context()
+	trip(t, s, p)
+	cs := puts("x", "1")
+	cs.SetUser("u")
+	cs.Created = time.Now()
+	saveCS(t, s, rp, "n", 0, cs, map[string]string{"user": "u", "x": "1"})
+	if err := s.AddUserKey(ctx, "u", "n", time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	p.mode.Store(faultOK)
+	waitFor(t, 5*time.Second, "the probe to close the circuit", func() bool { return s.State() != StateOpen })
+
+	var once sync.Once
+	var drainErr error
+	pendingThen := -1
+	p.afterUserKeys = func() {
+		once.Do(func() {
+			pendingThen = s.Status().Pending
+			drainErr = s.Drain(ctx)
+		})
+	}
+	keys, err := s.UserKeys(ctx, "u")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if drainErr != nil {
+		t.Fatalf("Drain: %v", drainErr)
+	}
+	if pendingThen != 1 {
+		t.Fatalf("%d sessions pending when the primary's index was read, want 1 (replayed before UserKeys ran?)", pendingThen)
+	}
+	if !slices.Contains(keys, "n") {
+		t.Errorf("UserKeys = %v: the session replayed during the read is missing", keys)
 	}
 }

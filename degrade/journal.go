@@ -268,6 +268,13 @@ func (s *Store) lockEntry(key string) *entry {
 	}
 }
 
+// removals returns how many entries have left the journal so far.
+func (s *Store) removals() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.removed
+}
+
 // hasEntry reports whether key has a journal entry.
 func (s *Store) hasEntry(key string) bool {
 	s.mu.Lock()
@@ -314,6 +321,7 @@ func (s *Store) removeLocked(e *entry) bool {
 		return false
 	}
 	e.dead = true
+	s.removed++
 	delete(s.journal, e.key)
 	s.queue.Remove(e.elem)
 	s.pending.Store(int64(len(s.journal)))

@@ -619,36 +619,59 @@ func (s *Store) UserKeys(ctx context.Context, userID string) ([]string, error) {
 	if !s.usePrimary() {
 		return nil, opError("user_keys", backends.Unavailable(ErrOpen))
 	}
-	var keys []string
-	err := s.do(ctx, func(c context.Context) error {
-		var e error
-		keys, e = pui.UserKeys(c, userID)
-		return e
-	})
-	s.result(ctx, err)
-	if err != nil || s.pending.Load() == 0 {
-		return keys, err
-	}
-	fkeys, err := s.fallback.(backends.UserIndex).UserKeys(ctx, userID)
-	if err != nil {
-		return nil, err
-	}
-	out := keys[:0]
-	seen := make(map[string]bool, len(keys))
-	for _, k := range keys {
-		if _, removed := s.pendingFor(k, userID); !removed {
-			out = append(out, k)
-			seen[k] = true
+	// A session replayed while the primary's index is read can be in
+	// neither list: indexed on the primary after the read, out of the
+	// journal before the journal is looked at. The list is read again
+	// when an entry left the journal meanwhile; after the last attempt,
+	// the keys of every attempt are returned (a key too many costs its
+	// caller a load; a key missing, a session that "log out everywhere"
+	// leaves alive).
+	var out []string
+	seen := make(map[string]bool)
+	for attempt := 0; ; attempt++ {
+		gen := s.removals()
+		var keys []string
+		err := s.do(ctx, func(c context.Context) error {
+			var e error
+			keys, e = pui.UserKeys(c, userID)
+			return e
+		})
+		s.result(ctx, err)
+		if err != nil {
+			return nil, err
+		}
+		if attempt == 0 && s.pending.Load() == 0 && s.removals() == gen {
+			return keys, nil // nothing pending before or during the read
+		}
+		fkeys, err := s.fallback.(backends.UserIndex).UserKeys(ctx, userID)
+		if err != nil {
+			return nil, err
+		}
+		if attempt < userKeysAttempts-1 {
+			out = out[:0]
+			clear(seen)
+		}
+		for _, k := range keys {
+			if _, removed := s.pendingFor(k, userID); !removed && !seen[k] {
+				out = append(out, k)
+				seen[k] = true
+			}
+		}
+		for _, k := range fkeys {
+			if pending, removed := s.pendingFor(k, userID); pending && !removed && !seen[k] {
+				out = append(out, k)
+				seen[k] = true
+			}
+		}
+		if s.removals() == gen || attempt >= userKeysAttempts-1 {
+			return out, nil
 		}
 	}
-	for _, k := range fkeys {
-		if pending, removed := s.pendingFor(k, userID); pending && !removed && !seen[k] {
-			out = append(out, k)
-			seen[k] = true
-		}
-	}
-	return out, nil
 }
+
+// userKeysAttempts bounds how often UserKeys reads the index again because
+// the journal changed under it.
+const userKeysAttempts = 4
 
 // pendingFor reports whether key has a journal entry (or a pending move),
 // and whether that entry deletes the key or removes it from userID's index
