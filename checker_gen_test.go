@@ -316,10 +316,20 @@ func (r *chkRun) sweep() {
 		if s.tok == "" {
 			continue
 		}
-		q := r.startWith(reqSpec{kind: rRead, c: -1, old: oldSweep}, s.tok, s.h, 0, nil)
-		<-q.done
-		r.finishOne(q)
-		res := q.res
+		var res *chkResult
+		for try := 1; ; try++ {
+			q := r.startWith(reqSpec{kind: rRead, c: -1, old: oldSweep}, s.tok, s.h, 0, nil)
+			<-q.done
+			r.finishOne(q)
+			res = q.res
+			// With a real server, one call that runs out of the
+			// fail-over store's timeout on a busy machine is served
+			// by the fallback: the store must recover from it, and
+			// the read is made again.
+			if !res.degraded || r.sys.virtual || try == 3 || !r.waitRecovered() {
+				break
+			}
+		}
 		if !res.acked() || r.fail != nil {
 			continue
 		}
