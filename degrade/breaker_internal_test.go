@@ -32,6 +32,10 @@ type faultStore struct {
 	// afterUserKeys, when set, is called by UserKeys after it read the
 	// index, before it returns.
 	afterUserKeys func()
+	// lateRenew makes Renew carry the renewal out and then report an
+	// outage: a command that timed out on the client and ran on the
+	// server all the same.
+	lateRenew atomic.Bool
 }
 
 const (
@@ -108,7 +112,11 @@ func (f *faultStore) Renew(ctx context.Context, oldKey string, oldVersion uint64
 	if err := f.fault(ctx); err != nil {
 		return err
 	}
-	return f.Store.Renew(ctx, oldKey, oldVersion, newKey, blob, exp, userID, deadline)
+	err := f.Store.Renew(ctx, oldKey, oldVersion, newKey, blob, exp, userID, deadline)
+	if err == nil && f.lateRenew.Load() {
+		return &backends.OpError{Backend: "fault", Op: "renew", Err: backends.Unavailable(context.DeadlineExceeded)}
+	}
+	return err
 }
 
 func (f *faultStore) AddUserKey(ctx context.Context, userID, key string, deadline time.Time) error {
@@ -1352,5 +1360,41 @@ func TestUserKeysListsASessionReplayedDuringTheRead(t *testing.T) {
 	}
 	if !slices.Contains(keys, "n") {
 		t.Errorf("UserKeys = %v: the session replayed during the read is missing", keys)
+	}
+}
+
+// TestLateRenewalOfAnUnknownRecordIsNoBase: a request whose load the
+// primary could not answer renews the session's key expecting no record
+// there (version 0); the renewal times out on the client, runs on the
+// server (creating its new key from that request's changes alone) and
+// burns its new key. Another request's renewal of the same key, journaled
+// during the outage, must not be built on that new key at recovery: it
+// holds nothing of the session, only the other request's changes.
+func TestLateRenewalOfAnUnknownRecordIsNoBase(t *testing.T) {
+	p := newFaultStore(t)
+	s := newTestStore(t, p, WithFailureThreshold(1), WithReplayRate(1000))
+	rp := &fieldReplayer{}
+	ctx := t.Context()
+	exp := time.Now().Add(time.Hour)
+	p.lateRenew.Store(true)
+	err := s.RenewChanges(ctx, "old", 0, "burned", []byte("a=13;"), exp, "", time.Time{}, changeset.Write{Set: puts("a", "13"), Replayer: rp})
+	if !backends.IsConflict(err) {
+		t.Fatalf("renewal of unknown outcome: %v, want a conflict (its new key is burned)", err)
+	}
+	p.lateRenew.Store(false)
+	if s.State() != StateOpen {
+		t.Fatalf("state = %v, want open", s.State())
+	}
+	p.mode.Store(faultDown)
+	if err := s.RenewChanges(ctx, "old", 0, "new", []byte("b=12;"), exp, "", time.Time{}, changeset.Write{Set: puts("b", "12"), Replayer: rp}); err != nil {
+		t.Fatal(err)
+	}
+	p.mode.Store(faultOK)
+	waitDrained(t, s)
+	if r, found, _ := p.Store.Load(ctx, "new"); !found || string(r.Blob) != "b=12;" {
+		t.Errorf("primary new = %q (found %v), want only its own change b=12", r.Blob, found)
+	}
+	if _, found, _ := p.Store.Load(ctx, "burned"); found {
+		t.Error("the late renewal's key is still on the primary")
 	}
 }

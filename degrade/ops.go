@@ -407,7 +407,7 @@ func (s *Store) RenewChanges(ctx context.Context, oldKey string, oldVersion uint
 		}, oldKey, newKey)
 		if fo && err != nil {
 			// Timed out or failed: the primary may still carry it out.
-			s.noteUnsure(oldKey, newKey, userID)
+			s.noteUnsure(oldKey, newKey, userID, oldVersion == 0)
 			if oldVersion == 0 {
 				// Carried out late, a renewal of a record that must not
 				// exist creates newKey whenever it lands, even after the

@@ -51,10 +51,12 @@ func (s *Store) applyTombstones(ctx context.Context, e *entry) error {
 
 // addUnsure adds to e the new keys of renewals of its keys that timed out
 // on the primary: keys to delete, and, for a session renewed during the
-// outage, bases to build on first. Callers hold e.mu.
+// outage, bases to build on first, except the new keys of renewals that
+// expected no record (they hold another request's changes, not the
+// session). Callers hold e.mu.
 func (s *Store) addUnsure(e *entry) {
 	for _, u := range s.takeUnsure(e) {
-		if e.lin != nil && !e.tomb {
+		if e.lin != nil && !e.tomb && !u.fresh {
 			e.bases = append(e.bases, u.key)
 		}
 		e.olds = append(e.olds, u)
