@@ -153,6 +153,7 @@ func TestCheckerRegressions(t *testing.T) {
 		{"RenewalOfUnknownRecordBurnsItsID", 912076789},
 		{"FallbackCopyOfAnEarlierOutageIsNotWrittenOver", 107304951},
 		{"LateRenewalOfAnUnknownRecordLeavesNoPhantomInTheIndex", 216571498},
+		{"LateRenewalOfAnUnknownRecordIsNoBaseOfAnotherRequest", 727521260},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var out chkOutcome
