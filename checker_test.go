@@ -85,8 +85,8 @@ func chkBudget(def time.Duration) time.Duration {
 	return def
 }
 
-// chkIgnore is -checker.ignore, or else $CHECKER_IGNORE (the test
-// script's list of open bugs it looks past).
+// chkIgnore is -checker.ignore, or else $CHECKER_IGNORE (the same list,
+// for runs that cannot pass test flags).
 func chkIgnore() map[string]bool {
 	if *chkIgnoreFlag == "" {
 		return flagSet(os.Getenv("CHECKER_IGNORE"))

@@ -375,3 +375,41 @@ func TestRevokeUserDuringRecoveryRevokesASessionReplayedMeanwhile(t *testing.T) 
 	}
 	wantState(t, r, c, "")
 }
+
+// A request saves an item at an explicit Commit and goes on; a concurrent
+// request removes that item and saves before the first request's second
+// save. The remove is the later save of that key and wins: the first
+// request's second save carries only what it changed after its Commit.
+// (The consistency checker's model orders such a pair by saves, not by
+// responses.)
+func TestRemoveAfterACommitWinsOverTheCommittedItem(t *testing.T) {
+	r := newRig(t, 5)
+	c := r.must(nil, set("a"))
+	committed, resume := make(chan struct{}), make(chan struct{})
+	codes := make(chan int, 1)
+	go func() {
+		resp, _ := r.call(c, func(s *session.Session, _ http.ResponseWriter) error {
+			if err := s.Set("x", true); err != nil {
+				return err
+			}
+			if err := s.Commit(); err != nil {
+				return err
+			}
+			close(committed)
+			<-resume
+			return s.Set("y", true)
+		})
+		codes <- resp.StatusCode
+	}()
+	select {
+	case <-committed:
+	case code := <-codes:
+		t.Fatalf("the committing request answered %d before its Commit", code)
+	}
+	r.must(c, func(s *session.Session, _ http.ResponseWriter) error { return s.Delete("x") })
+	close(resume)
+	if code := <-codes; code != http.StatusOK {
+		t.Fatalf("the committing request answered %d", code)
+	}
+	wantState(t, r, c, "", "a", "y")
+}
