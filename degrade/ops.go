@@ -626,8 +626,8 @@ func (s *Store) UserKeys(ctx context.Context, userID string) ([]string, error) {
 	// the keys of every attempt are returned (a key too many costs its
 	// caller a load; a key missing, a session that "log out everywhere"
 	// leaves alive).
-	var out []string
-	seen := make(map[string]bool)
+	var all []string // the keys of every attempt
+	inAll := make(map[string]bool)
 	for attempt := 0; ; attempt++ {
 		gen := s.removals()
 		var keys []string
@@ -647,10 +647,8 @@ func (s *Store) UserKeys(ctx context.Context, userID string) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		if attempt < userKeysAttempts-1 {
-			out = out[:0]
-			clear(seen)
-		}
+		out := make([]string, 0, len(keys)+len(fkeys))
+		seen := make(map[string]bool, len(keys)+len(fkeys))
 		for _, k := range keys {
 			if _, removed := s.pendingFor(k, userID); !removed && !seen[k] {
 				out = append(out, k)
@@ -663,8 +661,17 @@ func (s *Store) UserKeys(ctx context.Context, userID string) ([]string, error) {
 				seen[k] = true
 			}
 		}
-		if s.removals() == gen || attempt >= userKeysAttempts-1 {
+		if s.removals() == gen {
 			return out, nil
+		}
+		for _, k := range out {
+			if !inAll[k] {
+				all = append(all, k)
+				inAll[k] = true
+			}
+		}
+		if attempt == userKeysAttempts-1 {
+			return all, nil
 		}
 	}
 }
