@@ -154,6 +154,7 @@ func TestCheckerRegressions(t *testing.T) {
 		{"FallbackCopyOfAnEarlierOutageIsNotWrittenOver", 107304951},
 		{"LateRenewalOfAnUnknownRecordLeavesNoPhantomInTheIndex", 216571498},
 		{"LateRenewalOfAnUnknownRecordIsNoBaseOfAnotherRequest", 727521260},
+		{"RenewalRetriedUnderTheSameKeyKeepsIt", 740582965},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var out chkOutcome

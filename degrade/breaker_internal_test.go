@@ -36,6 +36,9 @@ type faultStore struct {
 	// outage: a command that timed out on the client and ran on the
 	// server all the same.
 	lateRenew atomic.Bool
+	// failDeleteOf, when it holds a key, makes the deletes of that key
+	// fail as an outage would.
+	failDeleteOf atomic.Value
 }
 
 const (
@@ -100,6 +103,9 @@ func (f *faultStore) Delete(ctx context.Context, key string) error {
 	f.calls.Add(1)
 	if err := f.fault(ctx); err != nil {
 		return err
+	}
+	if k, _ := f.failDeleteOf.Load().(string); k == key {
+		return &backends.OpError{Backend: "fault", Op: "delete", Err: errDown}
 	}
 	if f.onDelete != nil {
 		f.onDelete(key)
@@ -1396,5 +1402,57 @@ func TestLateRenewalOfAnUnknownRecordIsNoBase(t *testing.T) {
 	}
 	if _, found, _ := p.Store.Load(ctx, "burned"); found {
 		t.Error("the late renewal's key is still on the primary")
+	}
+}
+
+// TestRenewalRetriedUnderTheSameKeyKeepsIt: a session moved during an
+// outage ("a" to "u") cannot be replayed (deleting "a" fails). A renewal
+// of "u" into "k" is tried while the primary answers: replaying "u" first
+// fails, so the renewal never reaches the primary; the fallback refuses it
+// (a stale version); a reload replays "u" again; the renewal is tried
+// again under the same new key "k" and journaled. Recovery must leave the
+// session under "k": "k" is the session's key, never one of the keys it
+// was renewed from.
+func TestRenewalRetriedUnderTheSameKeyKeepsIt(t *testing.T) {
+	p := newFaultStore(t)
+	s := newTestStore(t, p, WithFailureThreshold(100), WithReplayRate(1))
+	rp := &fieldReplayer{}
+	ctx := t.Context()
+	exp := time.Now().Add(time.Hour)
+	if _, err := p.Store.Save(ctx, "a", []byte("x=1;"), exp, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, found, err := s.Load(ctx, "a"); err != nil || !found {
+		t.Fatalf("Load(a) = %v, %v", found, err)
+	}
+	p.mode.Store(faultDown)
+	if err := s.RenewChanges(ctx, "a", 1, "u", []byte("x=1;y=2;"), exp, "", time.Time{}, changeset.Write{Set: puts("y", "2"), Replayer: rp}); err != nil {
+		t.Fatal(err)
+	}
+	p.failDeleteOf.Store("a")
+	p.mode.Store(faultOK)
+
+	renewK := func(version uint64) error {
+		return s.RenewChanges(ctx, "u", version, "k", []byte("x=1;y=2;z=3;"), exp, "", time.Time{}, changeset.Write{Set: puts("z", "3"), Replayer: rp})
+	}
+	if err := renewK(FallbackVersion | 1<<incShift); !backends.IsConflict(err) {
+		t.Fatalf("renewal with a stale version: %v, want a conflict", err)
+	}
+	rec, found, err := s.Load(ctx, "u")
+	if err != nil || !found || rec.Version&FallbackVersion == 0 {
+		t.Fatalf("Load(u) = version %x, found %v, %v; want the fallback's copy", rec.Version, found, err)
+	}
+	if err := renewK(rec.Version); err != nil {
+		t.Fatal(err)
+	}
+	p.failDeleteOf.Store("")
+	waitDrained(t, s)
+	if r, found, _ := p.Store.Load(ctx, "k"); !found || string(r.Blob) != "x=1;y=2;z=3;" {
+		t.Errorf("primary k = %q (found %v), want the session", r.Blob, found)
+	}
+	for _, k := range []string{"a", "u"} {
+		if _, found, _ := p.Store.Load(ctx, k); found {
+			t.Errorf("%s is still on the primary", k)
+		}
 	}
 }

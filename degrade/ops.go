@@ -399,14 +399,18 @@ func (s *Store) RenewChanges(ctx context.Context, oldKey string, oldVersion uint
 	}
 	gen := s.copies.generation()
 	if s.usePrimary() {
+		sent := false
 		fo, err := s.onPrimary(ctx, func(c context.Context) error {
 			if oldVersion&FallbackVersion != 0 {
 				return opError("renew", backends.ErrConflict)
 			}
+			sent = true
 			return changeset.Renew(c, s.primary, oldKey, oldVersion, newKey, blob, expiry, userID, deadline)
 		}, oldKey, newKey)
-		if fo && err != nil {
+		if fo && err != nil && sent {
 			// Timed out or failed: the primary may still carry it out.
+			// (A renewal that never left, because replaying the keys'
+			// journal failed first, cannot.)
 			s.noteUnsure(oldKey, newKey, userID, oldVersion == 0)
 			if oldVersion == 0 {
 				// Carried out late, a renewal of a record that must not
