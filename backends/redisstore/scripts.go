@@ -217,7 +217,8 @@ end
 `
 
 // limitScript enforces a per-user limit in one atomic step when all keys
-// live on one server: a member is live when its record key exists, and the
+// live on one server: a member is live when its record key exists and is
+// not in its last millisecond (which Load already reports expired), and the
 // victims' records are deleted by the script. The record keys are built
 // from the prefix, not declared in KEYS: the members are known only inside
 // the script, and a server outside Cluster mode allows that.
@@ -227,7 +228,8 @@ end
 var limitScript = redis.NewScript(indexLua + limitLua + `
 local prefix = ARGV[2]
 local victims = limit(KEYS[1], ARGV[1], ARGV[3], tonumber(ARGV[4]), function(m)
-  return redis.call('EXISTS', prefix .. m) == 1
+  local t = redis.call('PTTL', prefix .. m)
+  return t > 0 or t == -1
 end)
 for _, m in ipairs(victims) do redis.call('DEL', prefix .. m) end
 return victims

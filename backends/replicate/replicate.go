@@ -68,6 +68,9 @@ type item struct {
 type standby struct {
 	st  backends.Store
 	imp backends.Importer
+	// scanPos is where the next anti-entropy pass looks for orphans
+	// (as Store.scanPos for the primary).
+	scanPos int64
 }
 
 // Store replicates a primary store to standbys. It implements

@@ -97,24 +97,36 @@ func (s *Store) AntiEntropy(ctx context.Context) (AntiEntropyStats, error) {
 		s.scanPos = pos
 	}
 	// Standby keys the primary does not have.
-	for _, sb := range s.standbys {
+	// Like the primary's keys, each standby's are looked at a batch a
+	// pass, continuing where the last pass stopped.
+	for i := range s.standbys {
+		sb := &s.standbys[i]
 		sit, ok := sb.st.(backends.Iterator)
 		if !ok {
 			continue
 		}
-		seen := 0
+		var seen, at int64
 		var orphans []string
 		err := sit.Keys(ctx, func(key string) bool {
+			at++
+			if at <= sb.scanPos {
+				return true
+			}
 			seen++
 			_, found, err := s.primary.Load(ctx, key)
 			if err == nil && !found {
 				orphans = append(orphans, key)
 			}
-			return seen < s.scanBatch
+			return seen < int64(s.scanBatch)
 		})
 		if err != nil {
 			st.Failed++
 			continue
+		}
+		if seen < int64(s.scanBatch) {
+			sb.scanPos = 0
+		} else {
+			sb.scanPos = at
 		}
 		for _, k := range orphans {
 			if err := s.syncKey(ctx, k); err != nil {
