@@ -85,6 +85,7 @@ func loadPlot(res *publishResults) (*plot.Plot, error) {
 	}
 	top := maxOf(vals)
 	if peer > 0 {
+		goalLabels := []string{"target: 1.2× the faster peer", "target with the near-cache: 1.5×"}
 		for i, f := range []float64{1.2, 1.5} {
 			x := f * peer
 			line, err := plotter.NewLine(plotter.XYs{{X: x, Y: -0.5}, {X: x, Y: float64(len(vals)) - 0.5}})
@@ -95,16 +96,21 @@ func loadPlot(res *publishResults) (*plot.Plot, error) {
 			line.Width = vg.Points(1)
 			line.Dashes = []vg.Length{vg.Points(4 + 2*float64(i)), vg.Points(3)}
 			p.Add(line)
-			p.Legend.Add(fmt.Sprintf("target %s× the better of SCS, Gorilla", trimFloat(f)), line)
+			p.Legend.Add(goalLabels[i], line)
 			top = max(top, x)
 		}
 		p.Legend.Top = true
 		p.Legend.Left = false
 		p.Legend.XOffs = -2 * vg.Millimeter
+		p.Legend.TextStyle.Font.Size = vg.Points(9)
 	}
 	p.NominalY(names...)
+	if peer > 0 {
+		// Room for the legend above the top bar, clear of the lines.
+		p.Y.Max = float64(len(names)) + 0.3
+	}
 	p.X.Min = 0
-	p.X.Max = top * 1.25
+	p.X.Max = top * 1.3
 	return p, nil
 }
 

@@ -227,14 +227,22 @@ func isScriptClient(addr string) bool {
 	return !ok || host == "?" || port == "0"
 }
 
-// roundTrips is the number of commands the library sent per request. The
-// session stores send every command in a round trip of its own on one
-// server (their only pipeline, the fresh read, holds one command), so for
-// them it is the number of round trips per request.
+// connectionSetup are the commands a client sends when it opens a
+// connection, not for a request.
+var connectionSetup = map[string]bool{"hello": true, "auth": true, "select": true, "readonly": true,
+	"client|setinfo": true, "client|setname": true, "client|tracking": true, "client|id": true}
+
+// roundTrips is the number of commands the library sent per request,
+// leaving out those that open a connection. The session stores send every
+// command in a round trip of its own on one server (their only pipeline,
+// the fresh read, holds one command), so for them it is the number of
+// round trips per request.
 func (u redisUsage) roundTrips() float64 {
 	var n float64
-	for _, v := range u.Sent {
-		n += v
+	for k, v := range u.Sent {
+		if !connectionSetup[k] {
+			n += v
+		}
 	}
 	return n
 }

@@ -125,8 +125,9 @@ func renderSection(res *publishResults, chart string) string {
 	p("tables below): a ratio of this library's figure to its peer's in the same run, or a figure\n")
 	p("against its bound. Overheads are over the bare handler; peers are scs with `scs/redisstore`\n")
 	p("(memstore in memory) and gorilla/sessions with `rbcervilla/redisstore`. Round trips are the\n")
-	p("commands the library sent per request (from the slow log; on one server it sends each in a\n")
-	p("round trip of its own).\n\n")
+	p("commands the library sent per request (from the slow log, without the commands that open a\n")
+	p("connection, such as `HELLO`; on one server it sends each command in a round trip of its own).\n")
+	p("Where a target is missed, the figures to look at are in the tables below.\n\n")
 	p("| target | bound | this run | |\n|---|--:|--:|---|\n")
 	for _, g := range evaluateGoals(res) {
 		got := g.Got
