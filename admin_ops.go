@@ -34,7 +34,7 @@ func (m *Manager) RevokeUserAs(ctx context.Context, operator, userID string, exc
 		return 0, wrapStore("user index", err)
 	}
 	keys = slices.DeleteFunc(keys, func(k string) bool { return slices.Contains(except, k) })
-	return m.revokeAs(ctx, ui, operator, userID, keys, "")
+	return m.revokeKeys(ctx, ui, userID, keys, "admin", slog.String("operator", operator))
 }
 
 // RevokeSessionAs destroys, on behalf of operator, the one session of
@@ -59,14 +59,17 @@ func (m *Manager) RevokeSessionAs(ctx context.Context, operator, userID, name st
 		return false, wrapStore("user index", err)
 	}
 	keys = slices.DeleteFunc(keys, func(k string) bool { return name == "" || m.AuditName(k) != name })
-	n, err := m.revokeAs(ctx, ui, operator, userID, keys, name)
+	n, err := m.revokeKeys(ctx, ui, userID, keys, "admin", slog.String("operator", operator), slog.String("session", name))
 	return n > 0, err
 }
 
-// revokeAs revokes the sessions of userID stored under keys on behalf of
-// operator, and audits what it revoked; session is the audit name of the
-// one session meant, "" for a revocation of all of the user's sessions.
-func (m *Manager) revokeAs(ctx context.Context, ui backends.UserIndex, operator, userID string, keys []string, session string) (int, error) {
+// revokeKeys revokes the sessions of userID stored under keys (RevokeUser,
+// RevokeUserAs, RevokeSessionAs) and returns how many it destroyed. When
+// it destroyed any, it reports EventUserRevoked and writes one audit record
+// with the user, the count, cause and the attributes in extra. It stops at
+// the first store error, after reporting what it had destroyed: those
+// sessions are gone whatever happens next, and the audit log says so.
+func (m *Manager) revokeKeys(ctx context.Context, ui backends.UserIndex, userID string, keys []string, cause string, extra ...slog.Attr) (int, error) {
 	n := 0
 	var err error
 	for _, key := range keys {
@@ -81,10 +84,7 @@ func (m *Manager) revokeAs(ctx context.Context, ui backends.UserIndex, operator,
 	}
 	if n > 0 {
 		m.observer.Event(ctx, EventUserRevoked)
-		attrs := []slog.Attr{m.userAttr(userID), slog.Int("count", n), slog.String("cause", "admin"), slog.String("operator", operator)}
-		if session != "" {
-			attrs = append(attrs, slog.String("session", session))
-		}
+		attrs := append([]slog.Attr{m.userAttr(userID), slog.Int("count", n), slog.String("cause", cause)}, extra...)
 		m.auditEvent(ctx, EventUserRevoked, "", attrs...)
 	}
 	return n, err

@@ -1,6 +1,7 @@
 package session_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/sessionkit/session"
+	"github.com/sessionkit/session/backends/memstore"
 )
 
 // loginAs returns the cookies of a new session bound to user on h.
@@ -113,5 +115,64 @@ func TestRevokeAsNeedsAnOperator(t *testing.T) {
 	}
 	if infos, _ := m.UserSessions(ctx, "alice"); len(infos) != 1 {
 		t.Errorf("alice has %d sessions, want 1", len(infos))
+	}
+}
+
+// failingIndex is a memstore whose user index fails to remove an entry
+// from the n-th removal on.
+type failingIndex struct {
+	*memstore.Store
+	calls, failFrom int
+}
+
+func (f *failingIndex) RemoveUserKey(ctx context.Context, userID, key string) error {
+	if f.calls++; f.calls >= f.failFrom {
+		return errors.New("user index: connection reset")
+	}
+	return f.Store.RemoveUserKey(ctx, userID, key)
+}
+
+// TestRevokeAuditsWhatItDestroyedBeforeAFailure checks that a revocation
+// stopped by a store error still counts, reports and audits the sessions it
+// had destroyed, with the same record a complete revocation writes.
+func TestRevokeAuditsWhatItDestroyedBeforeAFailure(t *testing.T) {
+	for _, as := range []string{"", "agent-42"} {
+		t.Run("operator="+as, func(t *testing.T) {
+			ms, err := memstore.New(memstore.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ms.Close()
+			st := &failingIndex{Store: ms, failFrom: 2}
+			var audit bytes.Buffer
+			m, err := session.New(session.WithSecret(exampleSecret), session.WithStore(st),
+				session.WithAuditLogger(slog.New(slog.NewTextHandler(&audit, auditOnly))),
+				session.WithAuditLevel(slog.LevelInfo))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			h := exampleApp(m)
+			for range 3 {
+				loginAs(h, "alice")
+			}
+			audit.Reset()
+			var n int
+			if as == "" {
+				n, err = m.RevokeUser(t.Context(), "alice")
+			} else {
+				n, err = m.RevokeUserAs(t.Context(), as, "alice")
+			}
+			if err == nil || n != 2 {
+				t.Fatalf("revocation = %d, %v; want the 2 sessions destroyed before the index failed, and the error", n, err)
+			}
+			want := `msg="session: user sessions revoked" event=user_revoked count=2 cause=revoke` + "\n"
+			if as != "" {
+				want = `msg="session: user sessions revoked" event=user_revoked count=2 cause=admin operator=agent-42` + "\n"
+			}
+			if audit.String() != want {
+				t.Errorf("audit log:\n%s\nwant:\n%s", audit.String(), want)
+			}
+		})
 	}
 }

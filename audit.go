@@ -30,6 +30,7 @@ import (
 //	tampered_cookie  Warn             session: rejected session token
 //	undecodable      Warn             session: stored session cannot be decoded
 //	csrf_rejected    Warn             session: request refused by the CSRF check
+//	binding_failed   Warn             session: session bound to another client refused
 //
 // The audit level defaults to slog.LevelDebug, so that with a handler at
 // the usual Info level only the security events are written. Every record
@@ -131,6 +132,7 @@ var auditMessages = [...]string{
 	EventFailover:       "session: store failed over to the fallback",
 	EventRecovered:      "session: primary store recovered",
 	EventCSRFRejected:   "session: request refused by the CSRF check",
+	EventBindingFailed:  "session: session bound to another client refused",
 }
 
 func (e Event) auditMessage() string {

@@ -303,7 +303,7 @@ func cookieSessionID(t *testing.T, value string) string {
 // Without WithSecret the names are still keyed (by the cookie key).
 func TestAuditNamesKeyedWithCookieKeysOnly(t *testing.T) {
 	h := newAuditCapture(slog.LevelDebug)
-	ae := newAuditEnv(t, session.WithCookieKeys(bytes.Repeat([]byte{7}, 32)),
+	ae := newAuditEnv(t, session.WithCookieKeys([]byte("Xq7vN2pL9dR4tY8wK1mZ6cB3hF5jG0sA")),
 		session.WithAuditLogger(slog.New(h)))
 	_, e := ae.browser()
 	e.POST("/set/a/1").Expect().Status(200)
@@ -315,7 +315,7 @@ func TestAuditNamesKeyedWithCookieKeysOnly(t *testing.T) {
 	if name := got[0].attrs["session"]; name == handle[:12] || name != ae.m.AuditName(handle) {
 		t.Errorf("session named %q; handle %q, AuditName %q", name, handle, ae.m.AuditName(handle))
 	}
-	other, err := session.New(session.WithCookieKeys(bytes.Repeat([]byte{8}, 32)))
+	other, err := session.New(session.WithCookieKeys([]byte("mP4kW9zQ2xV7nC1rT6yH8bL3dJ5gF0sE")))
 	if err != nil {
 		t.Fatal(err)
 	}

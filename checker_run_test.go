@@ -667,6 +667,26 @@ func (r *chkRun) batch(specs []reqSpec) {
 		r.account(q)
 		done = append(done, q)
 	}
+	// An item that one request adds and another of the same session
+	// removes may or may not be there: the order of their saves decides
+	// (a commit-add saves its first item at its Commit, long before it
+	// answers), and the order of the responses does not tell it.
+	for _, p := range qs {
+		if p.spec.kind != rRemove || p.h == "" {
+			continue
+		}
+		for _, q := range qs {
+			if q == p || q.h != p.h || !q.spec.adds()[p.spec.item] {
+				continue
+			}
+			for _, s := range []*msess{r.model.sess[p.h], p.res.target, q.res.target} {
+				if s != nil {
+					delete(s.present, p.spec.item)
+					s.maybe[p.spec.item] = true
+				}
+			}
+		}
+	}
 	for _, q := range done {
 		r.check(q)
 	}

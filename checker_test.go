@@ -85,8 +85,8 @@ func chkBudget(def time.Duration) time.Duration {
 	return def
 }
 
-// chkIgnore is -checker.ignore, or else $CHECKER_IGNORE (the test
-// script's list of open bugs it looks past).
+// chkIgnore is -checker.ignore, or else $CHECKER_IGNORE (the same list,
+// for runs that cannot pass test flags).
 func chkIgnore() map[string]bool {
 	if *chkIgnoreFlag == "" {
 		return flagSet(os.Getenv("CHECKER_IGNORE"))
@@ -153,6 +153,8 @@ func TestCheckerRegressions(t *testing.T) {
 		{"RenewalOfUnknownRecordBurnsItsID", 912076789},
 		{"FallbackCopyOfAnEarlierOutageIsNotWrittenOver", 107304951},
 		{"LateRenewalOfAnUnknownRecordLeavesNoPhantomInTheIndex", 216571498},
+		{"LateRenewalOfAnUnknownRecordIsNoBaseOfAnotherRequest", 727521260},
+		{"RenewalRetriedUnderTheSameKeyKeepsIt", 740582965},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var out chkOutcome
@@ -413,6 +415,7 @@ func chkManager(sys *chkSystem) error {
 		session.WithStore(sys.ds),
 		session.WithIdleTimeout(chkIdle),
 		session.WithLifetime(chkLifetime),
+		session.WithMaxLifetime(chkRememberLife),
 		session.WithTouchInterval(chkTouchInterval),
 		session.WithErrorHandler(chkErrorHandler),
 		session.WithLogger(chkLogger(sys.logs)),

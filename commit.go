@@ -47,6 +47,9 @@ func (s *Session) commit() error {
 		s.destroyed = true
 		return s.commitDestroy(ctx)
 	}
+	if done, err := s.rotate(ctx, now); done || err != nil { // rotation.go
+		return err
+	}
 	if !s.dirty() {
 		s.commitTouch(ctx, exp)
 		return nil
@@ -146,6 +149,7 @@ func (s *Session) write(ctx context.Context) error {
 		if !exp.After(now) {
 			return errNothingToSave
 		}
+		s.stampMetadata(now) // devices.go
 		blob, err := s.encode()
 		if err != nil {
 			return err
@@ -228,6 +232,12 @@ func (s *Session) rebase(ctx context.Context) error {
 		if !alive(m.now(), rec, latest) {
 			found = false
 		}
+	}
+	if target, ok := aliasTarget(latest); found && ok { // rotated away meanwhile (rotation.go)
+		if err := s.followAlias(key, target); err != nil {
+			return err
+		}
+		return s.rebase(ctx)
 	}
 	switch {
 	case found && rep.Stale():

@@ -71,9 +71,11 @@
 //
 // What the cookie attributes are: HttpOnly, SameSite=Lax, Path=/, Secure on
 // TLS requests (WithTrustForwardedProto behind a TLS-terminating proxy), an
-// optional __Host- prefix. Responses that set the cookie get
-// "Cache-Control: no-store" (or "private" added to the handler's own value)
-// and "Vary: Cookie", so shared caches never store another user's cookie.
+// optional __Host- prefix. Every response of a request that used its
+// session gets "Vary: Cookie"; responses that set the cookie also get
+// "Cache-Control: no-store" (or "private" added to the handler's own
+// value), so shared caches never store another user's cookie or page.
+// docs/security.md in the repository describes each defence in full.
 //
 // Degraded mode: with a fail-over store (package degrade), sessions are
 // served from a fallback while the primary is down, and such responses carry

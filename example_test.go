@@ -217,7 +217,8 @@ func ExampleSession_Destroy() {
 }
 
 func ExampleSession_SetLifetime() {
-	m, _ := session.New(session.WithSecret(exampleSecret)) // browser-session cookies by default
+	// Browser-session cookies by default; remember me for up to 30 days.
+	m, _ := session.New(session.WithSecret(exampleSecret), session.WithMaxLifetime(30*24*time.Hour))
 	defer m.Close()
 	h := m.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s := session.MustFromContext(r.Context())

@@ -18,7 +18,7 @@ func (s *Session) writeHeaders(cookie bool) {
 	if s.report.Degraded() || s.toldDegraded {
 		h.Set(s.m.degradedHeader, "true")
 	}
-	if !cookie {
+	if !cookie || s.sec.aliasOf != "" { // a rotated-away ID never gets the new one (rotation.go)
 		return
 	}
 	token, err := s.m.signer.Sign(s.m.cookie.CookieName(), s.id)
@@ -29,6 +29,7 @@ func (s *Session) writeHeaders(cookie bool) {
 	if s.m.tokenHeader != "" {
 		h.Set(s.m.tokenHeader, token)
 		noSharedCache(h, s.m.tokenHeader)
+		s.out = sentHeaders{token: &token}
 		return
 	}
 	var maxAge time.Duration
@@ -39,8 +40,13 @@ func (s *Session) writeHeaders(cookie bool) {
 		}
 	}
 	secure := cookies.IsSecureRequest(s.r, s.m.trustProxy)
-	setCookie(h, s.m.cookie.New(token, maxAge, secure))
+	c := s.m.cookie.New(token, maxAge, secure)
+	if maxAge > 0 && !c.Secure {
+		s.m.warnInsecure(s.r)
+	}
+	setCookie(h, c)
 	noSharedCache(h, "Cookie")
+	s.out = sentHeaders{cookie: c}
 }
 
 func (s *Session) expireToken() {
@@ -48,10 +54,59 @@ func (s *Session) expireToken() {
 	if s.m.tokenHeader != "" {
 		h.Set(s.m.tokenHeader, "")
 		noSharedCache(h, s.m.tokenHeader)
+		empty := ""
+		s.out = sentHeaders{token: &empty}
 		return
 	}
-	setCookie(h, s.m.cookie.Expired(cookies.IsSecureRequest(s.r, s.m.trustProxy)))
+	c := s.m.cookie.Expired(cookies.IsSecureRequest(s.r, s.m.trustProxy))
+	setCookie(h, c)
 	noSharedCache(h, "Cookie")
+	s.out = sentHeaders{cookie: c}
+}
+
+// sentHeaders is the token a commit put on the response (a Set-Cookie, or
+// the token header), kept until the response is sent.
+type sentHeaders struct {
+	cookie *http.Cookie
+	token  *string
+}
+
+// tokenCarrier is the request header the session token travels in: the
+// header responses vary on.
+func (m *Manager) tokenCarrier() string {
+	if m.tokenHeader != "" {
+		return m.tokenHeader
+	}
+	return "Cookie"
+}
+
+// finishHeaders runs just before the response headers are sent, after the
+// last commit. Every response of a request that used its session varies on
+// the session token, because its content may come from the session. The
+// token a commit set, with its cache headers and the degraded header, is
+// put back if something replaced it since: a handler wrapper with its own
+// header map (http.TimeoutHandler) copies that map over the response's
+// when it sends it, which drops what an explicit Commit had set. Callers
+// hold s.mu.
+func (s *Session) finishHeaders() {
+	if !s.loaded || s.hijacked || s.sent || s.w == nil {
+		return
+	}
+	h := s.w.Header()
+	carrier := s.m.tokenCarrier()
+	switch {
+	case s.out.cookie != nil:
+		setCookie(h, s.out.cookie)
+		noSharedCache(h, carrier)
+	case s.out.token != nil:
+		h.Set(s.m.tokenHeader, *s.out.token)
+		noSharedCache(h, carrier)
+	default:
+		addVary(h, carrier)
+	}
+	if s.report.Degraded() || s.toldDegraded {
+		h.Set(s.m.degradedHeader, "true")
+	}
 }
 
 // setCookie adds c, replacing an earlier Set-Cookie of the same name set by
@@ -92,14 +147,19 @@ func noSharedCache(h http.Header, vary string) {
 		}
 		h.Set("Cache-Control", strings.Join(parts, ", "))
 	}
+	addVary(h, vary)
+}
+
+// addVary adds name to the Vary header unless it is there (or "*").
+func addVary(h http.Header, name string) {
 	for _, v := range h.Values("Vary") {
 		for _, f := range strings.Split(v, ",") {
-			if f = strings.TrimSpace(f); f == "*" || strings.EqualFold(f, vary) {
+			if f = strings.TrimSpace(f); f == "*" || strings.EqualFold(f, name) {
 				return
 			}
 		}
 	}
-	h.Add("Vary", vary)
+	h.Add("Vary", name)
 }
 
 func hasDirective(cc, d string) bool {

@@ -68,8 +68,15 @@ func TestPopReadsFlashOnce(t *testing.T) {
 
 // Guarantee 4: Set-Cookie reaches the client however the handler produces
 // its body.
+// The table runs over HTTP/1.1 and HTTP/2, whose writers the middleware
+// wraps differently.
 func TestCookieSentBeforeBodyOnEveryWritePath(t *testing.T) {
-	ev := newEnv(t)
+	for _, p := range protocols {
+		t.Run(p.name, func(t *testing.T) { cookieBeforeBody(t, newEnvProto(t, p.h2)) })
+	}
+}
+
+func cookieBeforeBody(t *testing.T, ev *env) {
 	cases := map[string]struct {
 		status int
 		body   string
@@ -89,6 +96,9 @@ func TestCookieSentBeforeBodyOnEveryWritePath(t *testing.T) {
 			c := ev.client()
 			e := ev.expectWith(c)
 			r := e.GET("/write/" + how).Expect().Status(want.status)
+			if got := r.Raw().ProtoMajor == 2; got != ev.srv.EnableHTTP2 {
+				t.Fatalf("answered over %s", r.Raw().Proto)
+			}
 			r.Body().IsEqual(want.body)
 			r.Cookie("session").Value().NotEmpty()
 			r.Header("Cache-Control").IsEqual("no-store")

@@ -24,11 +24,7 @@ func (m *Manager) token(r *http.Request) string {
 		}
 		return ""
 	}
-	c, err := r.Cookie(m.cookie.CookieName())
-	if err != nil {
-		return ""
-	}
-	return c.Value
+	return m.cookieToken(r)
 }
 
 // load fills s from the request's token and the store. A token that fails
@@ -50,7 +46,7 @@ func (m *Manager) load(s *Session) error {
 		return nil
 	}
 	ctx := s.context()
-	id, err := m.signer.Verify(m.cookie.CookieName(), tok)
+	id, err := m.verifyToken(ctx, s.r, tok)
 	if err == nil && !validID(id) {
 		err = errMalformedID
 	}
@@ -93,6 +89,17 @@ func (m *Manager) load(s *Session) error {
 	if !alive(now, rec, data) {
 		m.observer.Event(ctx, EventExpired)
 		m.auditEvent(ctx, EventExpired, key)
+		fresh()
+		return nil
+	}
+	if target, ok := aliasTarget(data); ok { // a rotated-away ID (rotation.go)
+		if ok, err := m.loadAliased(s, id, key, target); !ok || err != nil {
+			fresh()
+			return err
+		}
+		return nil
+	}
+	if !m.checkBinding(ctx, s, key, data) { // bound to another client (binding.go)
 		fresh()
 		return nil
 	}

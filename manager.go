@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sessionkit/session/backends"
@@ -30,9 +31,9 @@ const (
 	DefaultDegradedHeader = "X-Session-Degraded"
 	DefaultTokenHeader    = "Session-Token"
 	// MaxSessionLifetime is the longest lifetime a session can be given
-	// (WithLifetime, SetLifetime): 400 days, the longest browsers keep a
-	// cookie. Signed tokens older than this are refused however they are
-	// stored.
+	// (WithLifetime, WithMaxLifetime): 400 days, the longest browsers keep
+	// a cookie. A manager refuses signed tokens older than the longest
+	// lifetime it can grant (see WithMaxLifetime), which is at most this.
 	MaxSessionLifetime = 400 * 24 * time.Hour
 	minSecretLength    = 32
 	maxCommitAttempts  = 32
@@ -51,6 +52,7 @@ type Manager struct {
 	trustProxy     bool
 	idle           time.Duration
 	lifetime       time.Duration
+	maxLifetime    time.Duration
 	touchInterval  time.Duration
 	maxSize        int
 	maxPerUser     int
@@ -60,7 +62,9 @@ type Manager struct {
 	logger         *slog.Logger
 	observer       Observer
 	audit          auditConfig
+	sec            securityConfig // devices, binding, rotation (devices.go)
 	now            func() time.Time
+	insecureOnce   *sync.Once
 }
 
 // An Option configures a Manager. Options are checked once, by New.
@@ -80,7 +84,9 @@ type config struct {
 }
 
 // WithSecret sets the application secret(s), newest first, each at least 32
-// bytes of high-entropy data. From the newest secret the manager derives,
+// bytes of high-entropy data: New refuses a secret with fewer than 8
+// distinct bytes or made of a repeated short pattern (ErrWeakSecret).
+// Generate one with "openssl rand -base64 48". From the newest secret the manager derives,
 // with HKDF, separate keys for signing the ID cookie, encrypting stored
 // sessions (AES-256-GCM) and hashing session IDs into store keys. Older
 // secrets still verify cookies and decrypt sessions, so a secret can be
@@ -93,7 +99,10 @@ func WithSecret(secrets ...[]byte) Option {
 		}
 		for i, s := range secrets {
 			if len(s) < minSecretLength {
-				return fmt.Errorf("WithSecret: secret %d is %d bytes, need at least %d", i, len(s), minSecretLength)
+				return fmt.Errorf("WithSecret: secret %d is %d bytes, need at least %d (%s)", i, len(s), minSecretLength, secretHelp)
+			}
+			if err := checkRandom(s); err != nil {
+				return fmt.Errorf("WithSecret: secret %d: %w", i, err)
 			}
 		}
 		c.secrets = secrets
@@ -101,13 +110,70 @@ func WithSecret(secrets ...[]byte) Option {
 	}
 }
 
+// ErrWeakSecret is wrapped by the error New returns for a secret or key
+// that is obviously not random (see WithSecret).
+var ErrWeakSecret = errors.New("session: secret is not random")
+
+const secretHelp = "generate one with: openssl rand -base64 48, or head -c 48 /dev/urandom | base64"
+
+// checkRandom refuses a secret that is obviously not random: fewer than 8
+// distinct byte values, a short pattern repeated, or three quarters of its
+// bytes one step apart from the previous (as "abcdef..."). It cannot prove a secret random; it catches
+// placeholders and typed patterns. 32 random bytes, and their hex or
+// base64 text, pass with overwhelming probability.
+func checkRandom(b []byte) error {
+	var seen [256]bool
+	distinct := 0
+	for _, c := range b {
+		if !seen[c] {
+			seen[c] = true
+			distinct++
+		}
+	}
+	if distinct < 8 {
+		return fmt.Errorf("%w: only %d distinct byte values (%s)", ErrWeakSecret, distinct, secretHelp)
+	}
+	if p := period(b); p > 0 {
+		return fmt.Errorf("%w: a pattern of %d bytes repeated (%s)", ErrWeakSecret, p, secretHelp)
+	}
+	var steps [256]int
+	for i := 1; i < len(b); i++ {
+		d := b[i] - b[i-1]
+		if steps[d]++; 4*steps[d] >= 3*(len(b)-1) {
+			return fmt.Errorf("%w: most of its bytes follow each other at the same step, as in \"abcdef\" (%s)", ErrWeakSecret, secretHelp)
+		}
+	}
+	return nil
+}
+
+// period returns the shortest p <= len(b)/2 such that b repeats its first p
+// bytes (the last repetition may be cut short), or 0.
+func period(b []byte) int {
+	for p := 1; p <= len(b)/2; p++ {
+		i := p
+		for i < len(b) && b[i] == b[i-p] {
+			i++
+		}
+		if i == len(b) {
+			return p
+		}
+	}
+	return 0
+}
+
 // WithCookieKeys sets the HMAC keys that sign the ID cookie, newest first
-// (at least 32 bytes each), instead of deriving one from WithSecret. Without
+// (at least 32 random bytes each, checked as WithSecret checks secrets),
+// instead of deriving one from WithSecret. Without
 // WithSecret, stored sessions are not encrypted unless WithKeyring is given.
 func WithCookieKeys(keys ...[]byte) Option {
 	return func(c *config) error {
 		if len(keys) == 0 {
 			return errors.New("WithCookieKeys: no key")
+		}
+		for i, k := range keys {
+			if err := checkRandom(k); err != nil {
+				return fmt.Errorf("WithCookieKeys: key %d: %w", i, err)
+			}
 		}
 		c.cookieKeys = keys
 		return nil
@@ -211,13 +277,40 @@ func WithIdleTimeout(d time.Duration) Option {
 
 // WithLifetime sets the absolute lifetime of a session (default 24 hours):
 // it ends then however active it is. It must not be shorter than the idle
-// timeout.
+// timeout. Sessions can be given a longer one with Session.SetLifetime
+// only up to WithMaxLifetime.
 func WithLifetime(d time.Duration) Option {
 	return func(c *config) error {
 		if d <= 0 || d > MaxSessionLifetime {
 			return fmt.Errorf("WithLifetime: %v is not in (0, %v]", d, MaxSessionLifetime)
 		}
 		c.lifetime = d
+		return nil
+	}
+}
+
+// ErrLifetimeTooLong is returned by Session.SetLifetime for a lifetime
+// longer than the manager's longest (WithMaxLifetime).
+var ErrLifetimeTooLong = errors.New("session: lifetime longer than the manager allows (see WithMaxLifetime)")
+
+// WithMaxLifetime sets the longest lifetime one session can be given with
+// Session.SetLifetime (remember me); SetLifetime refuses longer ones with
+// ErrLifetimeTooLong. The default is the manager's lifetime (WithLifetime):
+// without this option, SetLifetime can shorten a session's lifetime but
+// not extend it. d must be at least the lifetime and at most
+// MaxSessionLifetime.
+//
+// It also bounds the cookie: a signed session ID older than the longest
+// lifetime the manager can grant (this value, plus a minute for clock skew
+// between servers) is refused as expired before any store lookup, so an
+// old or stolen cookie costs nothing and is worth nothing, whatever the
+// store still holds.
+func WithMaxLifetime(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 || d > MaxSessionLifetime {
+			return fmt.Errorf("WithMaxLifetime: %v is not in (0, %v]", d, MaxSessionLifetime)
+		}
+		c.maxLifetime = d
 		return nil
 	}
 }
@@ -362,6 +455,7 @@ func New(opts ...Option) (*Manager, error) {
 		degradedHeader: DefaultDegradedHeader,
 		cookie:         cookies.Config{HttpOnly: true},
 		now:            time.Now,
+		insecureOnce:   new(sync.Once),
 	}}
 	for _, o := range opts {
 		if err := o(c); err != nil {
@@ -371,6 +465,11 @@ func New(opts ...Option) (*Manager, error) {
 	m := &c.Manager
 	if err := c.finish(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	if m.cookie.Secure == cookies.SecureNever && m.tokenHeader == "" && (m.cookieLifetime > 0 || m.maxLifetime > m.lifetime) {
+		m.insecureOnce.Do(func() {
+			m.logger.Warn("session: persistent session cookies will be sent without the Secure attribute (cookies.SecureNever); use cookies.SecureAlways in production")
+		})
 	}
 	if err := m.pingAtStart(); err != nil {
 		m.Close()
@@ -423,8 +522,17 @@ func (c *config) finish() error {
 	if c.idle > c.lifetime {
 		return fmt.Errorf("idle timeout %v is longer than the lifetime %v", c.idle, c.lifetime)
 	}
+	if c.maxLifetime == 0 {
+		c.maxLifetime = c.lifetime
+	}
+	if c.maxLifetime < c.lifetime {
+		return fmt.Errorf("the longest lifetime %v (WithMaxLifetime) is shorter than the lifetime %v", c.maxLifetime, c.lifetime)
+	}
 	if c.touchSet && c.touchInterval >= c.idle {
 		return fmt.Errorf("touch interval %v is not shorter than the idle timeout %v: an active session would end after the idle timeout", c.touchInterval, c.idle)
+	}
+	if err := c.sec.finish(); err != nil {
+		return err
 	}
 	c.cookie = c.cookie.WithDefaults()
 	if err := c.cookie.Validate(); err != nil {
@@ -464,7 +572,10 @@ func (c *config) finish() error {
 	if len(signKeys) == 0 {
 		return errors.New("no secret: use WithSecret (or WithCookieKeys)")
 	}
-	signer, err := cookies.NewSigner(signKeys, max(c.lifetime, MaxSessionLifetime))
+	// No session lives longer than maxLifetime from its creation, and its
+	// cookie is signed at the earliest then: an older signature cannot
+	// belong to a live session.
+	signer, err := cookies.NewSigner(signKeys, c.maxLifetime+cookies.MaxClockSkew)
 	if err != nil {
 		return err
 	}
@@ -568,4 +679,18 @@ func (m *Manager) storeKey(id string) string {
 	var out [43]byte // base64url of 32 bytes, unpadded
 	base64.RawURLEncoding.Encode(out[:], sum[:])
 	return string(out[:])
+}
+
+// warnInsecure logs, once per manager, that a persistent session cookie
+// (one that outlives the browser session) went out without Secure: a
+// browser then sends it over plain HTTP too, where anyone on the path can
+// read it. Behind a proxy that terminates TLS, the manager sees plain HTTP
+// unless WithTrustForwardedProto is set; in production, set
+// cookies.SecureAlways.
+func (m *Manager) warnInsecure(r *http.Request) {
+	m.insecureOnce.Do(func() {
+		m.logger.WarnContext(r.Context(), "session: a persistent session cookie was sent without the Secure attribute; "+
+			"use cookies.Config{Secure: cookies.SecureAlways} in production, or WithTrustForwardedProto behind a proxy that terminates TLS",
+			"host", r.Host)
+	})
 }

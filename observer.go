@@ -20,6 +20,7 @@ const (
 	EventFailover                        // the fail-over store (WithFailover) switched to its fallback
 	EventRecovered                       // its primary store is back; degraded mode ended
 	EventCSRFRejected                    // a request failed a CSRF check (package csrf)
+	EventBindingFailed                   // a session bound to another client was refused (WithUserAgentBinding, WithIPBinding)
 )
 
 var eventNames = [...]string{
@@ -33,6 +34,7 @@ var eventNames = [...]string{
 	EventFailover:       "failover",
 	EventRecovered:      "recovered",
 	EventCSRFRejected:   "csrf_rejected",
+	EventBindingFailed:  "binding_failed",
 }
 
 // Events returns every Event a Manager reports, in order, so that
@@ -47,10 +49,11 @@ func Events() []Event {
 
 // Security reports whether e is a security event (a tampered cookie or
 // token, an undecodable stored session, a request refused by a CSRF
-// check): something an attacker or a misconfiguration may cause, audited
-// at Warn level by default.
+// check, a session used by a client it is not bound to): something an
+// attacker or a misconfiguration may cause, audited at Warn level by
+// default.
 func (e Event) Security() bool {
-	return e == EventTamperedCookie || e == EventUndecodable || e == EventCSRFRejected
+	return e == EventTamperedCookie || e == EventUndecodable || e == EventCSRFRejected || e == EventBindingFailed
 }
 
 // String returns the event's name, for example "created".

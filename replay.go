@@ -39,6 +39,9 @@ func (r replayer) Replay(ctx context.Context, st backends.Store, key string, bas
 			if !alive(now, rec, d) {
 				return changeset.Result{}, nil // ended meanwhile: its changes end with it
 			}
+			if target, ok := aliasTarget(d); ok { // ID rotated away: the changes go on (rotation.go)
+				return r.Replay(ctx, st, target, nil, cs)
+			}
 		} else {
 			if d, err = m.replayBase(ctx, st, bases); err != nil {
 				return changeset.Result{}, err

@@ -24,6 +24,7 @@ type hookStore struct {
 	mu               sync.Mutex
 	afterLoad        func(key string)
 	beforeAddUserKey func(user, key string)
+	afterUserKeys    func()
 }
 
 func (h *hookStore) takeAfterLoad() func(string) {
@@ -59,6 +60,18 @@ func (h *hookStore) AddUserKey(ctx context.Context, user, key string, deadline t
 	return h.switchStore.AddUserKey(ctx, user, key, deadline)
 }
 
+func (h *hookStore) UserKeys(ctx context.Context, user string) ([]string, error) {
+	keys, err := h.switchStore.UserKeys(ctx, user)
+	h.mu.Lock()
+	f := h.afterUserKeys
+	h.afterUserKeys = nil
+	h.mu.Unlock()
+	if f != nil {
+		f()
+	}
+	return keys, err
+}
+
 // newHookRig is a rig whose fail-over store's primary is a hookStore.
 func newHookRig(t *testing.T, copyBytes int64, threshold int, opts ...session.Option) (*rig, *hookStore) {
 	t.Helper()
@@ -69,7 +82,7 @@ func newHookRig(t *testing.T, copyBytes int64, threshold int, opts ...session.Op
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { fo.Close() })
-	m, err := session.New(append([]session.Option{session.WithSecret(testSecret), session.WithStore(fo), session.WithLogger(quiet)}, opts...)...)
+	m, err := session.New(append([]session.Option{session.WithSecret(testSecret), session.WithStore(fo), session.WithLogger(quiet), session.WithMaxLifetime(30 * 24 * time.Hour)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,4 +315,101 @@ func TestUserLimitAtTheFirstLoginAfterTheOutageCountsPendingSessions(t *testing.
 	if len(infos) > 1 {
 		t.Fatalf("alice has %d sessions after her first login after the outage; the limit is 1", len(infos))
 	}
+}
+
+// A session logged in during an outage is replayed onto the primary while
+// RevokeUser, after the outage, lists the user's sessions: the primary's
+// index was read before the replay indexed the session, and the journal
+// looked at after the replay took it out. RevokeUser must revoke it all
+// the same ("log out everywhere" leaves no session of the user alive).
+func TestRevokeUserDuringRecoveryRevokesASessionReplayedMeanwhile(t *testing.T) {
+	h := &hookStore{switchStore: newSwitchStore(t)}
+	// One session a second: the background replay leaves the session
+	// pending long enough for RevokeUser to list first.
+	fo, err := degrade.New(h, degrade.WithLogger(quiet), degrade.WithFailureThreshold(1),
+		degrade.WithProbeInterval(10*time.Millisecond), degrade.WithReplayRate(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fo.Close() })
+	m, err := session.New(session.WithSecret(testSecret), session.WithStore(fo), session.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &rig{t: t, p: h.switchStore, fo: fo, m: m}
+	r.p.setDown(true)
+	c := r.must(nil, func(s *session.Session, w http.ResponseWriter) error {
+		if err := login("bob")(s, w); err != nil {
+			return err
+		}
+		return s.Set("cart", true)
+	})
+	r.p.setDown(false)
+	deadline := time.Now().Add(10 * time.Second)
+	for fo.State() == degrade.StateOpen {
+		if time.Now().After(deadline) {
+			t.Fatal("the circuit stays open")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	pendingThen := -1
+	var drainErr error
+	h.mu.Lock()
+	h.afterUserKeys = func() {
+		pendingThen = fo.Status().Pending
+		drainErr = fo.Drain(t.Context())
+	}
+	h.mu.Unlock()
+	n, err := m.RevokeUser(t.Context(), "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if drainErr != nil {
+		t.Fatalf("Drain: %v", drainErr)
+	}
+	if pendingThen != 1 {
+		t.Fatalf("%d sessions pending when the primary's index was read, want 1 (replayed before RevokeUser listed?)", pendingThen)
+	}
+	if n != 1 {
+		t.Errorf("RevokeUser(bob) revoked %d sessions, want 1", n)
+	}
+	wantState(t, r, c, "")
+}
+
+// A request saves an item at an explicit Commit and goes on; a concurrent
+// request removes that item and saves before the first request's second
+// save. The remove is the later save of that key and wins: the first
+// request's second save carries only what it changed after its Commit.
+// (The consistency checker's model orders such a pair by saves, not by
+// responses.)
+func TestRemoveAfterACommitWinsOverTheCommittedItem(t *testing.T) {
+	r := newRig(t, 5)
+	c := r.must(nil, set("a"))
+	committed, resume := make(chan struct{}), make(chan struct{})
+	codes := make(chan int, 1)
+	go func() {
+		resp, _ := r.call(c, func(s *session.Session, _ http.ResponseWriter) error {
+			if err := s.Set("x", true); err != nil {
+				return err
+			}
+			if err := s.Commit(); err != nil {
+				return err
+			}
+			close(committed)
+			<-resume
+			return s.Set("y", true)
+		})
+		codes <- resp.StatusCode
+	}()
+	select {
+	case <-committed:
+	case code := <-codes:
+		t.Fatalf("the committing request answered %d before its Commit", code)
+	}
+	r.must(c, func(s *session.Session, _ http.ResponseWriter) error { return s.Delete("x") })
+	close(resume)
+	if code := <-codes; code != http.StatusOK {
+		t.Fatalf("the committing request answered %d", code)
+	}
+	wantState(t, r, c, "", "a", "y")
 }

@@ -49,7 +49,7 @@ func TestCookieLifetimeSlidesWithActivity(t *testing.T) {
 // is no longer configured cannot be opened: it is a fresh session (and a
 // logged event), not an error.
 func TestRemovedStoreKeyGivesFreshSession(t *testing.T) {
-	signKey := bytes.Repeat([]byte{9}, 32)
+	signKey := []byte("Rt5yU8iO1pA4sD7fG2hJ9kL3zX6cV0bN")
 	oldSecret := []byte("the old application secret, 32+ bytes long")
 	newSecret := []byte("the new application secret, 32+ bytes long")
 	store := newCountingStore(t)

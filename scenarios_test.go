@@ -6,11 +6,15 @@ package session_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -178,7 +182,7 @@ func newRigCopies(t *testing.T, copyBytes int64, threshold int, opts ...session.
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { fo.Close() })
-	m, err := session.New(append([]session.Option{session.WithSecret(testSecret), session.WithStore(fo), session.WithLogger(quiet)}, opts...)...)
+	m, err := session.New(append([]session.Option{session.WithSecret(testSecret), session.WithStore(fo), session.WithLogger(quiet), session.WithMaxLifetime(30 * 24 * time.Hour)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -804,4 +808,140 @@ func TestDegradedAgreesWithTheHeader(t *testing.T) {
 	if h := resp.Header.Get("X-Session-Degraded") == "true"; told || h {
 		t.Fatalf("healthy: Degraded() = %v, header %v", told, h)
 	}
+}
+
+// Scenario 18: on Redis Cluster, a login while the master that holds the
+// user's index is down (stopped: its commands time out, the other masters
+// answer) never loses the session silently. The renewal's first step (the
+// new record) succeeds on a master that is up and its second (the index)
+// fails: the login either answers with a new ID that keeps the cart and
+// the user once the master is back (the fail-over store journals the
+// renewal and replays it), or fails and leaves the session as it was.
+func TestClusterLoginWhileTheUserIndexMasterIsDown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Redis Cluster")
+	}
+	redistest.Require(t)
+	cl := redistest.StartCluster(t, 3)
+	ctx := t.Context()
+	for _, n := range cl.Nodes() {
+		// The masters that are up keep serving their slots while one is
+		// down, however long that takes on a busy machine.
+		if err := n.Client().ConfigSet(ctx, "cluster-require-full-coverage", "no").Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rs, err := redisstore.NewFromURL("redis+cluster://" + strings.Join(cl.Addrs(), ","))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rs.Close() })
+	fo, err := degrade.New(rs, degrade.WithLogger(quiet), degrade.WithTimeout(300*time.Millisecond), degrade.WithProbeInterval(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fo.Close() })
+	m, err := session.New(session.WithSecret(testSecret), session.WithStore(fo), session.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &rig{t: t, fo: fo, m: m}
+	cc := cl.Client()
+	masterOf := func(key string) string {
+		t.Helper()
+		c, err := cc.MasterForKey(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Options().Addr
+	}
+	indexKey := func(user string) string {
+		sum := sha256.Sum256([]byte(user))
+		return rs.Prefix() + "user:{" + hex.EncodeToString(sum[:])[:32] + "}"
+	}
+
+	const user = "alice"
+	down := masterOf(indexKey(user))
+	var node *redistest.Server
+	for _, n := range cl.Nodes() {
+		if n.Addr() == down {
+			node = n
+		}
+	}
+	if node == nil {
+		t.Fatalf("no node is %s", down)
+	}
+	// Three carts whose records live on the masters that stay up.
+	type cart struct {
+		item        string
+		cookie, old *http.Cookie
+		loggedIn    bool
+	}
+	var carts []*cart
+	for i := 0; len(carts) < 3 && i < 60; i++ {
+		item := "item" + strconv.Itoa(i)
+		var h string
+		c := r.must(nil, func(s *session.Session, _ http.ResponseWriter) error {
+			if err := s.Set(item, true); err != nil {
+				return err
+			}
+			var err error
+			h, err = s.Handle()
+			return err
+		})
+		if masterOf(rs.Prefix()+h) != down {
+			carts = append(carts, &cart{item: item, cookie: c, old: c})
+		}
+	}
+	if len(carts) < 3 {
+		t.Fatalf("only %d of 60 sessions landed off %s", len(carts), down)
+	}
+
+	node.Stop()
+	stopped := true
+	defer func() {
+		if stopped {
+			node.Cont()
+		}
+	}()
+	for i, c := range carts {
+		resp, next := r.call(c.cookie, login(user))
+		switch {
+		case resp.StatusCode == http.StatusOK && (next == nil || next.Value == c.cookie.Value):
+			t.Errorf("login %d: 200 without a new session ID (degraded %q)", i, resp.Header.Get("X-Session-Degraded"))
+		case resp.StatusCode == http.StatusOK:
+			c.cookie, c.loggedIn = next, true
+		default:
+			t.Logf("login %d: %d (the session stays as it was)", i, resp.StatusCode)
+		}
+	}
+	node.Cont()
+	stopped = false
+	r.recovered()
+
+	acked := 0
+	for i, c := range carts {
+		want := ""
+		if c.loggedIn {
+			want = user
+			acked++
+		}
+		u, keys := r.state(c.cookie)
+		if u != want || !slices.Equal(keys, []string{c.item}) {
+			t.Errorf("cart %d after recovery: user %q keys %v, want user %q keys [%s]", i, u, keys, want, c.item)
+		}
+		if c.loggedIn {
+			if u, keys := r.state(c.old); u != "" || len(keys) != 0 {
+				t.Errorf("cart %d: the ID renewed away serves user %q keys %v", i, u, keys)
+			}
+		}
+	}
+	infos, err := m.UserSessions(ctx, user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(infos) != acked {
+		t.Errorf("UserSessions(%s) lists %d sessions, want the %d logins that succeeded", user, len(infos), acked)
+	}
+	t.Logf("%d of %d logins succeeded while the index's master was down", acked, len(carts))
 }

@@ -51,9 +51,11 @@ type Session struct {
 	sent           bool // response headers sent: no more cookie changes
 	failed         bool // saving failed before the response: the error handler answered
 	hijacked       bool
-	toldDegraded   bool // Degraded returned true to the handler
+	toldDegraded   bool        // Degraded returned true to the handler
+	out            sentHeaders // the token the last commit put on the response
 	// indexAfterRenew: the last renewal left the user index to the commit.
 	indexAfterRenew bool
+	sec             sessionSecurity // rotation state (rotation.go)
 }
 
 // base says what a session is built on.
@@ -245,7 +247,9 @@ func (s *Session) Keys() ([]string, error) {
 	}
 	keys := make([]string, 0, len(s.data.Values))
 	for k := range s.data.Values {
-		keys = append(keys, k)
+		if k != MetadataKey { // kept by the manager (devices.go)
+			keys = append(keys, k)
+		}
 	}
 	slices.Sort(keys)
 	return keys, nil
@@ -254,12 +258,17 @@ func (s *Session) Keys() ([]string, error) {
 // Renew gives the session a new random ID, keeping its data, and deletes
 // the record stored under the old ID when the session is saved. Call it on
 // login and on every change of privilege, so that an ID an attacker planted
-// or observed before is worthless afterwards (session fixation).
+// or observed before is worthless afterwards (session fixation). On a
+// request that carries an ID rotated away by WithRotationInterval, it
+// returns ErrPreviousID.
 func (s *Session) Renew() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.writable(); err != nil {
 		return err
+	}
+	if s.sec.aliasOf != "" {
+		return ErrPreviousID
 	}
 	if s.base != baseNone && s.oldKey == "" {
 		s.oldKey = s.key
@@ -326,11 +335,14 @@ func (s *Session) User() (string, error) {
 // SetLifetime gives this session its own idle timeout and absolute lifetime
 // (counted from its creation), and a persistent cookie that outlives the
 // browser session: the "remember me" of a login form. idle must be
-// positive and not longer than lifetime, which is at most
-// MaxSessionLifetime.
+// positive and not longer than lifetime, which is at most the manager's
+// longest lifetime (WithMaxLifetime; ErrLifetimeTooLong otherwise).
 func (s *Session) SetLifetime(idle, lifetime time.Duration) error {
-	if idle <= 0 || lifetime <= 0 || idle > lifetime || lifetime > MaxSessionLifetime {
-		return fmt.Errorf("session: SetLifetime(%v, %v): need 0 < idle <= lifetime <= %v", idle, lifetime, MaxSessionLifetime)
+	if lifetime > s.m.maxLifetime {
+		return fmt.Errorf("%w: SetLifetime(%v, %v): the longest is %v", ErrLifetimeTooLong, idle, lifetime, s.m.maxLifetime)
+	}
+	if idle <= 0 || lifetime <= 0 || idle > lifetime {
+		return fmt.Errorf("session: SetLifetime(%v, %v): need 0 < idle <= lifetime", idle, lifetime)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -28,6 +28,13 @@ type SessionInfo struct {
 	Expires time.Time
 	// Persistent reports a remember-me session (see SetLifetime).
 	Persistent bool
+	// IP is the client's address when the session was last written, as
+	// WithDeviceIP records it: a network such as "203.0.113.0/24", a full
+	// address, or "" (the default records none).
+	IP string
+	// UserAgent is a short summary of the client's User-Agent when the
+	// session was last written, such as "Firefox on Linux" (no versions).
+	UserAgent string
 }
 
 func (m *Manager) userIndex() (backends.UserIndex, error) {
@@ -71,7 +78,9 @@ func (m *Manager) UserSessions(ctx context.Context, userID string) ([]SessionInf
 		if last.Before(d.Created) {
 			last = d.Created
 		}
-		infos = append(infos, SessionInfo{Handle: key, Created: d.Created, LastSeen: last, Expires: rec.Expiry, Persistent: d.Persistent})
+		info := SessionInfo{Handle: key, Created: d.Created, LastSeen: last, Expires: rec.Expiry, Persistent: d.Persistent}
+		m.describe(&info, d) // devices.go
+		infos = append(infos, info)
 	}
 	slices.SortFunc(infos, func(a, b SessionInfo) int { return a.Created.Compare(b.Created) })
 	return infos, nil
@@ -90,24 +99,8 @@ func (m *Manager) RevokeUser(ctx context.Context, userID string, except ...strin
 	if err != nil {
 		return 0, wrapStore("user index", err)
 	}
-	n := 0
-	for _, key := range keys {
-		if slices.Contains(except, key) {
-			continue
-		}
-		revoked, err := m.revoke(ctx, ui, userID, key)
-		if err != nil {
-			return n, err
-		}
-		if revoked {
-			n++
-		}
-	}
-	if n > 0 {
-		m.observer.Event(ctx, EventUserRevoked)
-		m.auditRevoked(ctx, userID, n, "revoke")
-	}
-	return n, nil
+	keys = slices.DeleteFunc(keys, func(k string) bool { return slices.Contains(except, k) })
+	return m.revokeKeys(ctx, ui, userID, keys, "revoke")
 }
 
 // revoke deletes the session stored under key if it is bound to userID,

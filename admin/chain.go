@@ -17,6 +17,11 @@ import (
 // the interfaces below, by type assertion; a store that implements none is
 // listed with its name and role only. The interfaces use only standard
 // types, so a store implements them without importing this package.
+//
+// A store met twice (a replication standby that is also the fail-over
+// store's fallback) is listed at each place it holds in the chain; the
+// second listing refers to the first (same_as) and is neither walked again
+// nor counted twice.
 
 // Wrapper is implemented by stores built on other stores (an online
 // migration between an old and a new store, replication to standbys), so
@@ -57,6 +62,7 @@ type node struct {
 	depth  int    // 0 for the top store
 	parent int    // index of its parent node, -1 for the top store
 	leaf   bool   // it wraps no store the walk knows of
+	same   int    // index of an earlier node of the same store, or -1
 }
 
 // walk returns the stores of the chain that starts at top, each before the
@@ -69,7 +75,13 @@ func walk(top backends.Store) []node {
 			return
 		}
 		i := len(nodes)
-		nodes = append(nodes, node{store: st, name: storeName(st), role: role, depth: depth, parent: parent, leaf: true})
+		nodes = append(nodes, node{store: st, name: storeName(st), role: role, depth: depth, parent: parent, leaf: true, same: -1})
+		for j := range i {
+			if sameStore(nodes[j].store, st) {
+				nodes[i].same, nodes[i].leaf = j, nodes[j].leaf
+				return
+			}
+		}
 		if depth >= maxDepth {
 			return
 		}
@@ -87,6 +99,15 @@ func walk(top backends.Store) []node {
 	}
 	visit(top, "", 0, -1)
 	return nodes
+}
+
+// sameStore reports whether a and b are the same store: the same pointer.
+// Stores of other kinds are never taken for one another (comparing them
+// could panic).
+func sameStore(a, b backends.Store) bool {
+	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
+	return va.Kind() == reflect.Pointer && vb.Kind() == reflect.Pointer &&
+		va.Type() == vb.Type() && va.Pointer() == vb.Pointer()
 }
 
 // storeName names a store as Manager.Health does: the value of its Name

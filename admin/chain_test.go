@@ -79,6 +79,7 @@ type storesJSON struct {
 		Name     string `json:"name"`
 		Role     string `json:"role"`
 		Depth    int    `json:"depth"`
+		SameAs   *int   `json:"same_as"`
 		Failover *struct {
 			State   string `json:"state"`
 			Pending int    `json:"pending"`

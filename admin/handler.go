@@ -182,6 +182,7 @@ type storeJSON struct {
 	Name        string           `json:"name"`
 	Role        string           `json:"role,omitempty"`
 	Depth       int              `json:"depth"`
+	SameAs      *int             `json:"same_as,omitempty"`
 	Failover    *failoverJSON    `json:"failover,omitempty"`
 	Migration   *migrationJSON   `json:"migration,omitempty"`
 	Replication *replicationJSON `json:"replication,omitempty"`
@@ -210,6 +211,9 @@ func (h *Handler) stores(w http.ResponseWriter, r *http.Request, _ string) {
 	out := make([]storeJSON, len(nodes))
 	for i, n := range nodes {
 		out[i] = storeJSON{Name: n.name, Role: n.role, Depth: n.depth}
+		if n.same >= 0 {
+			out[i].SameAs = &n.same
+		}
 		if ds, ok := n.store.(*degrade.Store); ok {
 			st := ds.Status()
 			out[i].Failover = &failoverJSON{State: st.State.String(), Since: st.Since.UTC(), Failures: st.Failures, Pending: st.Pending, JournalBytes: st.Bytes}
@@ -239,7 +243,7 @@ func (h *Handler) counts(w http.ResponseWriter, r *http.Request, _ string) {
 	var out []countJSON
 	var stores []backends.Store
 	for _, n := range walk(h.m.Store()) {
-		if n.leaf {
+		if n.leaf && n.same < 0 {
 			out = append(out, countJSON{Name: n.name, Role: n.role})
 			stores = append(stores, n.store)
 		}

@@ -20,7 +20,7 @@ func upgradeManager(t *testing.T, store *memstore.Store, opts ...codec.Option) *
 	t.Helper()
 	m, err := session.New(
 		session.WithStore(store),
-		session.WithSecret([]byte("0123456789abcdef0123456789abcdef-upgrade")),
+		session.WithSecret([]byte("Upgrade test secret: 7f3a9c1e52b84d06 kept fixed")),
 		session.WithLogger(slog.New(slog.DiscardHandler)),
 		session.WithCodecOptions(opts...),
 	)

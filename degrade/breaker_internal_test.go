@@ -29,6 +29,16 @@ type faultStore struct {
 	pings atomic.Int64
 	// onDelete, when set, is called with every deleted key.
 	onDelete func(key string)
+	// afterUserKeys, when set, is called by UserKeys after it read the
+	// index, before it returns.
+	afterUserKeys func()
+	// lateRenew makes Renew carry the renewal out and then report an
+	// outage: a command that timed out on the client and ran on the
+	// server all the same.
+	lateRenew atomic.Bool
+	// failDeleteOf, when it holds a key, makes the deletes of that key
+	// fail as an outage would.
+	failDeleteOf atomic.Value
 }
 
 const (
@@ -94,6 +104,9 @@ func (f *faultStore) Delete(ctx context.Context, key string) error {
 	if err := f.fault(ctx); err != nil {
 		return err
 	}
+	if k, _ := f.failDeleteOf.Load().(string); k == key {
+		return &backends.OpError{Backend: "fault", Op: "delete", Err: errDown}
+	}
 	if f.onDelete != nil {
 		f.onDelete(key)
 	}
@@ -105,7 +118,11 @@ func (f *faultStore) Renew(ctx context.Context, oldKey string, oldVersion uint64
 	if err := f.fault(ctx); err != nil {
 		return err
 	}
-	return f.Store.Renew(ctx, oldKey, oldVersion, newKey, blob, exp, userID, deadline)
+	err := f.Store.Renew(ctx, oldKey, oldVersion, newKey, blob, exp, userID, deadline)
+	if err == nil && f.lateRenew.Load() {
+		return &backends.OpError{Backend: "fault", Op: "renew", Err: backends.Unavailable(context.DeadlineExceeded)}
+	}
+	return err
 }
 
 func (f *faultStore) AddUserKey(ctx context.Context, userID, key string, deadline time.Time) error {
@@ -129,7 +146,11 @@ func (f *faultStore) UserKeys(ctx context.Context, userID string) ([]string, err
 	if err := f.fault(ctx); err != nil {
 		return nil, err
 	}
-	return f.Store.UserKeys(ctx, userID)
+	keys, err := f.Store.UserKeys(ctx, userID)
+	if f.afterUserKeys != nil {
+		f.afterUserKeys()
+	}
+	return keys, err
 }
 
 func (f *faultStore) Ping(ctx context.Context) error {
@@ -1297,6 +1318,141 @@ func TestReplayKeepsUserIndexInStep(t *testing.T) {
 	for user, want := range map[string]string{"u": "[b]", "v": "[n]"} {
 		if keys, err := p.Store.UserKeys(ctx, user); err != nil || fmt.Sprint(keys) != want {
 			t.Errorf("user index of %s = %v (%v), want %s", user, keys, err, want)
+		}
+	}
+}
+
+// TestUserKeysListsASessionReplayedDuringTheRead: a session journaled
+// during the outage and replayed while UserKeys reads the primary's index
+// (after the primary answered, before the journal is looked at) is in
+// neither place UserKeys looks; it must be listed all the same, or a "log
+// out everywhere" during recovery leaves it alive.
+func TestUserKeysListsASessionReplayedDuringTheRead(t *testing.T) {
+	p := newFaultStore(t)
+	// One session a second: the background replay leaves the session
+	// pending long enough for UserKeys to run first.
+	s := newTestStore(t, p, WithFailureThreshold(1), WithReplayRate(1))
+	rp := &fieldReplayer{}
+	ctx := t.Context()
+	trip(t, s, p)
+	cs := puts("x", "1")
+	cs.SetUser("u")
+	cs.Created = time.Now()
+	saveCS(t, s, rp, "n", 0, cs, map[string]string{"user": "u", "x": "1"})
+	if err := s.AddUserKey(ctx, "u", "n", time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	p.mode.Store(faultOK)
+	waitFor(t, 5*time.Second, "the probe to close the circuit", func() bool { return s.State() != StateOpen })
+
+	var once sync.Once
+	var drainErr error
+	pendingThen := -1
+	p.afterUserKeys = func() {
+		once.Do(func() {
+			pendingThen = s.Status().Pending
+			drainErr = s.Drain(ctx)
+		})
+	}
+	keys, err := s.UserKeys(ctx, "u")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if drainErr != nil {
+		t.Fatalf("Drain: %v", drainErr)
+	}
+	if pendingThen != 1 {
+		t.Fatalf("%d sessions pending when the primary's index was read, want 1 (replayed before UserKeys ran?)", pendingThen)
+	}
+	if !slices.Contains(keys, "n") {
+		t.Errorf("UserKeys = %v: the session replayed during the read is missing", keys)
+	}
+}
+
+// TestLateRenewalOfAnUnknownRecordIsNoBase: a request whose load the
+// primary could not answer renews the session's key expecting no record
+// there (version 0); the renewal times out on the client, runs on the
+// server (creating its new key from that request's changes alone) and
+// burns its new key. Another request's renewal of the same key, journaled
+// during the outage, must not be built on that new key at recovery: it
+// holds nothing of the session, only the other request's changes.
+func TestLateRenewalOfAnUnknownRecordIsNoBase(t *testing.T) {
+	p := newFaultStore(t)
+	s := newTestStore(t, p, WithFailureThreshold(1), WithReplayRate(1000))
+	rp := &fieldReplayer{}
+	ctx := t.Context()
+	exp := time.Now().Add(time.Hour)
+	p.lateRenew.Store(true)
+	err := s.RenewChanges(ctx, "old", 0, "burned", []byte("a=13;"), exp, "", time.Time{}, changeset.Write{Set: puts("a", "13"), Replayer: rp})
+	if !backends.IsConflict(err) {
+		t.Fatalf("renewal of unknown outcome: %v, want a conflict (its new key is burned)", err)
+	}
+	p.lateRenew.Store(false)
+	if s.State() != StateOpen {
+		t.Fatalf("state = %v, want open", s.State())
+	}
+	p.mode.Store(faultDown)
+	if err := s.RenewChanges(ctx, "old", 0, "new", []byte("b=12;"), exp, "", time.Time{}, changeset.Write{Set: puts("b", "12"), Replayer: rp}); err != nil {
+		t.Fatal(err)
+	}
+	p.mode.Store(faultOK)
+	waitDrained(t, s)
+	if r, found, _ := p.Store.Load(ctx, "new"); !found || string(r.Blob) != "b=12;" {
+		t.Errorf("primary new = %q (found %v), want only its own change b=12", r.Blob, found)
+	}
+	if _, found, _ := p.Store.Load(ctx, "burned"); found {
+		t.Error("the late renewal's key is still on the primary")
+	}
+}
+
+// TestRenewalRetriedUnderTheSameKeyKeepsIt: a session moved during an
+// outage ("a" to "u") cannot be replayed (deleting "a" fails). A renewal
+// of "u" into "k" is tried while the primary answers: replaying "u" first
+// fails, so the renewal never reaches the primary; the fallback refuses it
+// (a stale version); a reload replays "u" again; the renewal is tried
+// again under the same new key "k" and journaled. Recovery must leave the
+// session under "k": "k" is the session's key, never one of the keys it
+// was renewed from.
+func TestRenewalRetriedUnderTheSameKeyKeepsIt(t *testing.T) {
+	p := newFaultStore(t)
+	s := newTestStore(t, p, WithFailureThreshold(100), WithReplayRate(1))
+	rp := &fieldReplayer{}
+	ctx := t.Context()
+	exp := time.Now().Add(time.Hour)
+	if _, err := p.Store.Save(ctx, "a", []byte("x=1;"), exp, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, found, err := s.Load(ctx, "a"); err != nil || !found {
+		t.Fatalf("Load(a) = %v, %v", found, err)
+	}
+	p.mode.Store(faultDown)
+	if err := s.RenewChanges(ctx, "a", 1, "u", []byte("x=1;y=2;"), exp, "", time.Time{}, changeset.Write{Set: puts("y", "2"), Replayer: rp}); err != nil {
+		t.Fatal(err)
+	}
+	p.failDeleteOf.Store("a")
+	p.mode.Store(faultOK)
+
+	renewK := func(version uint64) error {
+		return s.RenewChanges(ctx, "u", version, "k", []byte("x=1;y=2;z=3;"), exp, "", time.Time{}, changeset.Write{Set: puts("z", "3"), Replayer: rp})
+	}
+	if err := renewK(FallbackVersion | 1<<incShift); !backends.IsConflict(err) {
+		t.Fatalf("renewal with a stale version: %v, want a conflict", err)
+	}
+	rec, found, err := s.Load(ctx, "u")
+	if err != nil || !found || rec.Version&FallbackVersion == 0 {
+		t.Fatalf("Load(u) = version %x, found %v, %v; want the fallback's copy", rec.Version, found, err)
+	}
+	if err := renewK(rec.Version); err != nil {
+		t.Fatal(err)
+	}
+	p.failDeleteOf.Store("")
+	waitDrained(t, s)
+	if r, found, _ := p.Store.Load(ctx, "k"); !found || string(r.Blob) != "x=1;y=2;z=3;" {
+		t.Errorf("primary k = %q (found %v), want the session", r.Blob, found)
+	}
+	for _, k := range []string{"a", "u"} {
+		if _, found, _ := p.Store.Load(ctx, k); found {
+			t.Errorf("%s is still on the primary", k)
 		}
 	}
 }

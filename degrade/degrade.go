@@ -414,6 +414,7 @@ type Store struct {
 	bytes      int64     // bytes held by the journal, bounded by cfg.journalBytes
 	refused    uint64    // writes refused because the journal was full
 	changeSets int       // entries with changes to merge
+	removed    uint64    // entries that left the journal, ever
 	dropped    uint64
 	fullLogged bool
 	refusing   bool // the primary's last failure refused its configuration (logged)

@@ -68,8 +68,15 @@ type entry struct {
 }
 
 // oldKey is a key renewed away, with the user the renewal bound and the
-// user its primary record was bound to (known once replayed).
-type oldKey struct{ key, user, base string }
+// user its primary record was bound to (known once replayed). fresh marks
+// the new key of a renewal of unknown outcome that expected no record at
+// its old key: carried out late, it created that key from the renewing
+// request's changes alone, which hold nothing of the session renewed, so
+// it is deleted but never built on.
+type oldKey struct {
+	key, user, base string
+	fresh           bool
+}
 
 // chainBytes is what one key renewed away costs an entry: as a base and as
 // a key to delete.
@@ -89,11 +96,12 @@ type lineage struct {
 const maxUnsure = 16
 
 // noteUnsure remembers that a renewal of key into newKey, for userID, timed
-// out on the primary and may still be carried out there.
-func (s *Store) noteUnsure(key, newKey, userID string) {
+// out on the primary and may still be carried out there; fresh says it
+// expected no record at key (see oldKey).
+func (s *Store) noteUnsure(key, newKey, userID string, fresh bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	u := oldKey{key: newKey, user: userID}
+	u := oldKey{key: newKey, user: userID, fresh: fresh}
 	if l := s.moved[key]; l != nil {
 		if len(l.unsure) < maxUnsure {
 			l.unsure = append(l.unsure, u)
@@ -268,6 +276,13 @@ func (s *Store) lockEntry(key string) *entry {
 	}
 }
 
+// removals returns how many entries have left the journal so far.
+func (s *Store) removals() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.removed
+}
+
 // hasEntry reports whether key has a journal entry.
 func (s *Store) hasEntry(key string) bool {
 	s.mu.Lock()
@@ -314,6 +329,7 @@ func (s *Store) removeLocked(e *entry) bool {
 		return false
 	}
 	e.dead = true
+	s.removed++
 	delete(s.journal, e.key)
 	s.queue.Remove(e.elem)
 	s.pending.Store(int64(len(s.journal)))

@@ -399,15 +399,19 @@ func (s *Store) RenewChanges(ctx context.Context, oldKey string, oldVersion uint
 	}
 	gen := s.copies.generation()
 	if s.usePrimary() {
+		sent := false
 		fo, err := s.onPrimary(ctx, func(c context.Context) error {
 			if oldVersion&FallbackVersion != 0 {
 				return opError("renew", backends.ErrConflict)
 			}
+			sent = true
 			return changeset.Renew(c, s.primary, oldKey, oldVersion, newKey, blob, expiry, userID, deadline)
 		}, oldKey, newKey)
-		if fo && err != nil {
+		if fo && err != nil && sent {
 			// Timed out or failed: the primary may still carry it out.
-			s.noteUnsure(oldKey, newKey, userID)
+			// (A renewal that never left, because replaying the keys'
+			// journal failed first, cannot.)
+			s.noteUnsure(oldKey, newKey, userID, oldVersion == 0)
 			if oldVersion == 0 {
 				// Carried out late, a renewal of a record that must not
 				// exist creates newKey whenever it lands, even after the
@@ -619,36 +623,66 @@ func (s *Store) UserKeys(ctx context.Context, userID string) ([]string, error) {
 	if !s.usePrimary() {
 		return nil, opError("user_keys", backends.Unavailable(ErrOpen))
 	}
-	var keys []string
-	err := s.do(ctx, func(c context.Context) error {
-		var e error
-		keys, e = pui.UserKeys(c, userID)
-		return e
-	})
-	s.result(ctx, err)
-	if err != nil || s.pending.Load() == 0 {
-		return keys, err
-	}
-	fkeys, err := s.fallback.(backends.UserIndex).UserKeys(ctx, userID)
-	if err != nil {
-		return nil, err
-	}
-	out := keys[:0]
-	seen := make(map[string]bool, len(keys))
-	for _, k := range keys {
-		if _, removed := s.pendingFor(k, userID); !removed {
-			out = append(out, k)
-			seen[k] = true
+	// A session replayed while the primary's index is read can be in
+	// neither list: indexed on the primary after the read, out of the
+	// journal before the journal is looked at. The list is read again
+	// when an entry left the journal meanwhile; after the last attempt,
+	// the keys of every attempt are returned (a key too many costs its
+	// caller a load; a key missing, a session that "log out everywhere"
+	// leaves alive).
+	var all []string // the keys of every attempt
+	inAll := make(map[string]bool)
+	for attempt := 0; ; attempt++ {
+		gen := s.removals()
+		var keys []string
+		err := s.do(ctx, func(c context.Context) error {
+			var e error
+			keys, e = pui.UserKeys(c, userID)
+			return e
+		})
+		s.result(ctx, err)
+		if err != nil {
+			return nil, err
+		}
+		if attempt == 0 && s.pending.Load() == 0 && s.removals() == gen {
+			return keys, nil // nothing pending before or during the read
+		}
+		fkeys, err := s.fallback.(backends.UserIndex).UserKeys(ctx, userID)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]string, 0, len(keys)+len(fkeys))
+		seen := make(map[string]bool, len(keys)+len(fkeys))
+		for _, k := range keys {
+			if _, removed := s.pendingFor(k, userID); !removed && !seen[k] {
+				out = append(out, k)
+				seen[k] = true
+			}
+		}
+		for _, k := range fkeys {
+			if pending, removed := s.pendingFor(k, userID); pending && !removed && !seen[k] {
+				out = append(out, k)
+				seen[k] = true
+			}
+		}
+		if s.removals() == gen {
+			return out, nil
+		}
+		for _, k := range out {
+			if !inAll[k] {
+				all = append(all, k)
+				inAll[k] = true
+			}
+		}
+		if attempt == userKeysAttempts-1 {
+			return all, nil
 		}
 	}
-	for _, k := range fkeys {
-		if pending, removed := s.pendingFor(k, userID); pending && !removed && !seen[k] {
-			out = append(out, k)
-			seen[k] = true
-		}
-	}
-	return out, nil
 }
+
+// userKeysAttempts bounds how often UserKeys reads the index again because
+// the journal changed under it.
+const userKeysAttempts = 4
 
 // pendingFor reports whether key has a journal entry (or a pending move),
 // and whether that entry deletes the key or removes it from userID's index

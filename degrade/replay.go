@@ -51,10 +51,12 @@ func (s *Store) applyTombstones(ctx context.Context, e *entry) error {
 
 // addUnsure adds to e the new keys of renewals of its keys that timed out
 // on the primary: keys to delete, and, for a session renewed during the
-// outage, bases to build on first. Callers hold e.mu.
+// outage, bases to build on first, except the new keys of renewals that
+// expected no record (they hold another request's changes, not the
+// session). Callers hold e.mu.
 func (s *Store) addUnsure(e *entry) {
 	for _, u := range s.takeUnsure(e) {
-		if e.lin != nil && !e.tomb {
+		if e.lin != nil && !e.tomb && !u.fresh {
 			e.bases = append(e.bases, u.key)
 		}
 		e.olds = append(e.olds, u)
@@ -63,20 +65,25 @@ func (s *Store) addUnsure(e *entry) {
 }
 
 // deleteOlds deletes on the primary the keys e's session was renewed from,
-// and removes them from their user's index. Callers hold e.mu.
+// and removes them from their user's index. e's own key is never one of
+// them: a renewal of unknown outcome whose new key a later renewal of the
+// session took after all (the first never reached the primary, or its
+// late run is built on) holds the session. Callers hold e.mu.
 func (s *Store) deleteOlds(ctx context.Context, e *entry) error {
 	ui, hasIndex := s.primary.(backends.UserIndex)
 	for len(e.olds) > 0 {
 		o := e.olds[0]
-		if err := s.delete(ctx, o.key); err != nil {
-			return err
-		}
-		for _, u := range []string{o.user, o.base} {
-			if !hasIndex || u == "" || (u == o.base && o.base == o.user) {
-				continue
-			}
-			if err := s.do(ctx, func(c context.Context) error { return ui.RemoveUserKey(c, u, o.key) }); err != nil {
+		if o.key != e.key {
+			if err := s.delete(ctx, o.key); err != nil {
 				return err
+			}
+			for _, u := range []string{o.user, o.base} {
+				if !hasIndex || u == "" || (u == o.base && o.base == o.user) {
+					continue
+				}
+				if err := s.do(ctx, func(c context.Context) error { return ui.RemoveUserKey(c, u, o.key) }); err != nil {
+					return err
+				}
 			}
 		}
 		s.mu.Lock()

@@ -255,7 +255,7 @@ func New(reg prometheus.Registerer, opts ...Option) (*Metrics, error) {
 	}, []string{"backend", "operation"})
 	m.eventsVec = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: ns, Name: "events_total", ConstLabels: cl,
-		Help: "Session lifecycle and security events: created, renewed, destroyed, expired, tampered_cookie, undecodable, user_revoked, csrf_rejected.",
+		Help: "Session lifecycle and security events: created, renewed, destroyed, expired, tampered_cookie, undecodable, user_revoked, csrf_rejected, binding_failed.",
 	}, []string{"event"})
 	m.size = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Namespace: ns, Name: "size_bytes", ConstLabels: cl,

@@ -313,8 +313,9 @@ func TestCountsAfterScriptedTraffic(t *testing.T) {
 	_, e := ev.browser()
 	text := e.GET("/metrics").Expect().Status(200).Body().Raw()
 	const expected = `
-# HELP session_events_total Session lifecycle and security events: created, renewed, destroyed, expired, tampered_cookie, undecodable, user_revoked, csrf_rejected.
+# HELP session_events_total Session lifecycle and security events: created, renewed, destroyed, expired, tampered_cookie, undecodable, user_revoked, csrf_rejected, binding_failed.
 # TYPE session_events_total counter
+session_events_total{event="binding_failed"} 0
 session_events_total{event="created"} 4
 session_events_total{event="csrf_rejected"} 0
 session_events_total{event="destroyed"} 1

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/sessionkit/session"
@@ -52,7 +51,7 @@ type addItemRequest struct {
 // apiAddItem answers POST /api/cart/items.
 func (a *app) apiAddItem(w http.ResponseWriter, r *http.Request) {
 	var req addItemRequest
-	if !readJSON(w, r, &req) {
+	if !a.readJSON(w, r, &req) {
 		return
 	}
 	if req.ProductID == "" {
@@ -97,7 +96,7 @@ type loginRequest struct {
 // apiLogin answers POST /api/login.
 func (a *app) apiLogin(w http.ResponseWriter, r *http.Request) {
 	var req loginRequest
-	if !readJSON(w, r, &req) {
+	if !a.readJSON(w, r, &req) {
 		return
 	}
 	if !checkPassword(req.Username, req.Password) {
@@ -158,6 +157,8 @@ type sessionJSON struct {
 	Expires    time.Time `json:"expires"`
 	Persistent bool      `json:"persistent"`
 	Current    bool      `json:"current"`
+	IP         string    `json:"ip"`     // network last used from, "" when unknown
+	Device     string    `json:"device"` // browser and system
 }
 
 // apiSessions answers GET /api/sessions.
@@ -191,6 +192,22 @@ func (a *app) apiRevokeOthers(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]int{"revoked": n})
+}
+
+// apiRevokeSession answers POST /api/sessions/{id}/revoke: it ends the one
+// session of the user with that id (the current one included) and says
+// whether there was one.
+func (a *app) apiRevokeSession(w http.ResponseWriter, r *http.Request) {
+	user, ok := a.apiUser(w, r)
+	if !ok {
+		return
+	}
+	revoked, _, err := a.revokeSession(r, user, r.PathValue("id"))
+	if err != nil {
+		a.apiSessionError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]bool{"revoked": revoked})
 }
 
 // apiUser returns the logged-in user, or answers 401 and returns false.
@@ -234,8 +251,10 @@ func (a *app) sessionErrorStatus(r *http.Request, err error) (int, string) {
 }
 
 // readJSON decodes the request body, at most maxBodyBytes, into v. On
-// failure it answers 413 or 400 and returns false.
-func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+// failure it answers 413 or 400 and returns false. The client gets a plain
+// message; the decoder's own (which names Go types and struct fields) goes
+// to the log.
+func (a *app) readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
@@ -248,7 +267,13 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(v); err != nil {
-		writeError(w, http.StatusBadRequest, "malformed JSON: "+strings.TrimPrefix(err.Error(), "json: "))
+		a.log.InfoContext(r.Context(), "malformed JSON request", "path", r.URL.Path, "error", err)
+		msg := "malformed JSON"
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) {
+			msg = "malformed JSON: a value has the wrong type"
+		}
+		writeError(w, http.StatusBadRequest, msg)
 		return false
 	}
 	if _, err := dec.Token(); err != io.EOF {

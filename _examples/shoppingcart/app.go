@@ -20,6 +20,7 @@ import (
 	"github.com/sessionkit/session/backends/memstore"
 	"github.com/sessionkit/session/backends/redisstore"
 	"github.com/sessionkit/session/backends/storeurl"
+	"github.com/sessionkit/session/cookies"
 	"github.com/sessionkit/session/csrf"
 	"github.com/sessionkit/session/degrade"
 	"github.com/sessionkit/session/metrics"
@@ -46,6 +47,15 @@ type config struct {
 	// AdminUser may use the administration pages under /admin/ (env
 	// ADMIN_USER); empty: they are not served.
 	AdminUser string
+	// CookieSecure decides the session cookie's Secure attribute (env
+	// COOKIE_SECURE): cookies.SecureAlways ("always", for production),
+	// or cookies.SecureAuto ("auto", the default: Secure on HTTPS
+	// requests only, for http://localhost).
+	CookieSecure cookies.SecureMode
+	// TrustProxy makes requests with "X-Forwarded-Proto: https" count as
+	// HTTPS requests (env TRUST_PROXY=true). Set it only behind a proxy
+	// that terminates TLS and sets that header itself.
+	TrustProxy bool
 }
 
 // app is the shop: its catalog, its session manager and its HTTP handler.
@@ -94,16 +104,24 @@ func newApp(cfg config) (_ *app, err error) {
 	if err != nil {
 		return nil, err
 	}
-	a.sessions, err = session.New(
+	opts := []session.Option{
 		storeOpt,
 		// The session metrics; with Redis, the fail-over metrics too.
 		session.WithObserver(mx),
 		session.WithSecret(cfg.Secret),
 		session.WithLogger(a.log),
-		session.WithIdleTimeout(2*time.Hour),
-		session.WithLifetime(7*24*time.Hour),
+		session.WithIdleTimeout(2 * time.Hour),
+		session.WithLifetime(7 * 24 * time.Hour),
+		session.WithMaxLifetime(30 * 24 * time.Hour), // remember me (see login)
 		session.WithErrorHandler(a.sessionFailed),
-	)
+		session.WithCookie(cookies.Config{Secure: cfg.CookieSecure}),
+		// The "my sessions" page shows each session's network.
+		session.WithDeviceIP(24, 48),
+	}
+	if cfg.TrustProxy {
+		opts = append(opts, session.WithTrustForwardedProto())
+	}
+	a.sessions, err = session.New(opts...)
 	if err != nil {
 		if cfg.RedisURL != "" {
 			return nil, fmt.Errorf("REDIS_URL: %w", err)
@@ -234,6 +252,7 @@ func (a *app) routes() http.Handler {
 	mux.HandleFunc("GET /api/me", a.apiMe)
 	mux.HandleFunc("GET /api/sessions", a.apiSessions)
 	mux.HandleFunc("POST /api/sessions/revoke-others", a.apiRevokeOthers)
+	mux.HandleFunc("POST /api/sessions/{id}/revoke", a.apiRevokeSession)
 
 	// HTML pages. Their forms carry a CSRF token of the session, and the
 	// posts are refused without it (a.form). The JSON API above is not
@@ -249,6 +268,7 @@ func (a *app) routes() http.Handler {
 	mux.Handle("POST /logout", a.form(a.formLogout))
 	mux.HandleFunc("GET /sessions", a.pageSessions)
 	mux.Handle("POST /sessions/revoke-others", a.form(a.formRevokeOthers))
+	mux.Handle("POST /sessions/{id}/revoke", a.form(a.formRevokeSession))
 	mux.Handle("GET /static/", staticHandler())
 
 	// Operations.

@@ -11,8 +11,12 @@
 //	                (memory://?max_sessions=N, redis://…?key_prefix=P,
 //	                postgres://user:pass@host/db, sqlite:///path/sessions.db;
 //	                see package backends/storeurl)
-//	SESSION_SECRET  at least 32 bytes; unset: a random secret for this
-//	                process (sessions do not survive a restart)
+//	SESSION_SECRET  at least 32 random bytes; unset: a random secret for
+//	                this process (sessions do not survive a restart)
+//	COOKIE_SECURE   always: the session cookie is always Secure (production);
+//	                auto (default): Secure on HTTPS requests only
+//	TRUST_PROXY     true: "X-Forwarded-Proto: https" counts as HTTPS; only
+//	                behind a proxy that terminates TLS and sets the header
 //	ADMIN_USER      the user who may use the administration pages at /admin/;
 //	                unset: no administration pages
 //
@@ -38,6 +42,7 @@ import (
 	_ "github.com/sessionkit/session/backends/pgstore"
 	"github.com/sessionkit/session/backends/redisstore"
 	_ "github.com/sessionkit/session/backends/sqlitestore"
+	"github.com/sessionkit/session/cookies"
 )
 
 // shutdownTimeout bounds how long requests in flight may take to finish
@@ -123,6 +128,21 @@ func configFromEnv(getenv func(string) string, logger *slog.Logger) (config, err
 		Logger:   logger,
 	}
 	cfg.AdminUser = getenv("ADMIN_USER")
+	switch v := getenv("COOKIE_SECURE"); v {
+	case "", "auto":
+		cfg.CookieSecure = cookies.SecureAuto
+	case "always":
+		cfg.CookieSecure = cookies.SecureAlways
+	default:
+		return cfg, fmt.Errorf("COOKIE_SECURE %q: use always (production) or auto", v)
+	}
+	if v := getenv("TRUST_PROXY"); v != "" {
+		trust, err := strconv.ParseBool(v)
+		if err != nil {
+			return cfg, fmt.Errorf("TRUST_PROXY %q is not true or false", v)
+		}
+		cfg.TrustProxy = trust
+	}
 	if cfg.Port == "" {
 		cfg.Port = "8080"
 	}

@@ -415,6 +415,30 @@ func (a *app) pageSessions(w http.ResponseWriter, r *http.Request) {
 	a.render(w, r, "sessions.html", http.StatusOK, &page{Title: "My sessions", Nav: "sessions", Sessions: list})
 }
 
+// formRevokeSession handles POST /sessions/{id}/revoke: the "log out"
+// button of one session of the "my sessions" page.
+func (a *app) formRevokeSession(w http.ResponseWriter, r *http.Request) {
+	user := a.pageUser(w, r)
+	if user == "" {
+		return
+	}
+	revoked, current, err := a.revokeSession(r, user, r.PathValue("id"))
+	if err != nil {
+		a.pageSessionError(w, r, err)
+		return
+	}
+	switch {
+	case current:
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		return
+	case revoked:
+		a.setFlash(r, "ok", "Logged out that session.")
+	default:
+		a.setFlash(r, "error", "That session had already ended.")
+	}
+	http.Redirect(w, r, "/sessions", http.StatusSeeOther)
+}
+
 // formRevokeOthers handles POST /sessions/revoke-others.
 func (a *app) formRevokeOthers(w http.ResponseWriter, r *http.Request) {
 	user := a.pageUser(w, r)

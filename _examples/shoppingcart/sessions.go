@@ -15,7 +15,9 @@ type sessionView struct {
 	LastSeen   time.Time
 	Expires    time.Time
 	Persistent bool
-	Current    bool // the session of this request
+	Current    bool   // the session of this request
+	IP         string // the network it was last used from (a /24 or /48)
+	Device     string // browser and system, such as "Firefox on Linux"
 }
 
 // userSessions lists the sessions of user, oldest first, marking the
@@ -39,9 +41,27 @@ func (a *app) userSessions(r *http.Request, user string) ([]sessionView, error) 
 			Expires:    in.Expires,
 			Persistent: in.Persistent,
 			Current:    in.Handle == current,
+			IP:         in.IP,
+			Device:     in.UserAgent,
 		})
 	}
 	return out, nil
+}
+
+// revokeSession ends the session of user whose handle is id and reports
+// whether there was one, and whether it was the current one: that one is
+// destroyed (its cookie expired), another one revoked.
+func (a *app) revokeSession(r *http.Request, user, id string) (revoked, current bool, err error) {
+	s := session.MustFromContext(r.Context())
+	h, err := s.Handle()
+	if err != nil {
+		return false, false, err
+	}
+	if id == h {
+		return true, true, s.Destroy()
+	}
+	revoked, err = a.sessions.RevokeSession(r.Context(), user, id)
+	return revoked, false, err
 }
 
 // revokeOthers ends every session of user except the current one and

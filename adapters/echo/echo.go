@@ -21,13 +21,20 @@
 // a handler uses it, it is saved before the response headers go out, and
 // responses served by a fallback store carry the degraded header.
 //
-// The handlers after Middleware see, as c.Response(), a writer that saves
-// the session before its first WriteHeader, Write or Flush and then passes
-// the call on to Echo's *echo.Response (echo.UnwrapResponse still finds
-// it). So c.JSON, c.String, c.Blob, c.Stream, c.File, c.NoContent,
-// c.Redirect, writes through c.Response() and http.ResponseController all
-// send the cookie. A handler that returns an error has its session saved
-// as it returns; Echo's error handler then answers with the cookie.
+// The handlers after Middleware see, as c.Response(), an *echo.Response of
+// their own whose writer saves the session before its first WriteHeader,
+// Write or Flush and then passes the call on to the application's
+// *echo.Response (as echo.WrapMiddleware does for net/http middleware).
+// echo.UnwrapResponse(c.Response()) returns that response, so c.JSON,
+// c.String, c.Blob, c.Stream, c.File, c.NoContent, c.Redirect, writes
+// through c.Response() or through the *echo.Response echo.UnwrapResponse
+// returns, and http.ResponseController all send the cookie. Middleware
+// before the session's keeps seeing the application's *echo.Response,
+// with the status that was really sent; a handler that digs that one out
+// from under the session's writer (by unwrapping the *echo.Response it was
+// given further) and writes to it bypasses the save. A handler that
+// returns an error has its session saved as it returns; Echo's error
+// handler then answers with the cookie.
 package sessionecho
 
 import (
@@ -53,7 +60,10 @@ func Middleware(m *session.Manager) echo.MiddlewareFunc {
 			var err error
 			m.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				c.SetRequest(r)
-				c.SetResponse(w)
+				// A response of its own over the session's writer, so that
+				// echo.UnwrapResponse(c.Response()) finds one whose writes
+				// save the session, not the application's underneath.
+				c.SetResponse(echo.NewResponse(w, c.Logger()))
 				err = next(c)
 			})).ServeHTTP(orig, c.Request())
 			return err

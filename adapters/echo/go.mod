@@ -5,7 +5,6 @@ go 1.26.0
 replace github.com/sessionkit/session => ../..
 
 require (
-	github.com/gavv/httpexpect/v2 v2.17.0
 	github.com/labstack/echo/v5 v5.4.4
 	github.com/sessionkit/session v0.0.0-00010101000000-000000000000
 )
@@ -16,8 +15,8 @@ require (
 	github.com/andybalholm/brotli v1.0.4 // indirect
 	github.com/fatih/color v1.15.0 // indirect
 	github.com/fatih/structs v1.1.0 // indirect
-	github.com/felixge/httpsnoop v1.1.0 // indirect
 	github.com/fxamacker/cbor/v2 v2.10.0 // indirect
+	github.com/gavv/httpexpect/v2 v2.17.0 // indirect
 	github.com/gobwas/glob v0.2.3 // indirect
 	github.com/google/go-querystring v1.1.0 // indirect
 	github.com/gorilla/securecookie v1.1.2 // indirect

@@ -189,9 +189,11 @@ func TestFromContextWithoutMiddleware(t *testing.T) {
 	sessionecho.MustFromContext(c)
 }
 
-// Echo's own bookkeeping stays right: the *echo.Response is reachable from
-// the handler, records the status, and is c.Response() again for the
-// middleware before the session's once the chain returns.
+// Echo's own bookkeeping stays right: the handler reaches an *echo.Response
+// of its own with echo.UnwrapResponse (one whose writes save the session),
+// which records the status; the application's *echo.Response records it
+// too, and is c.Response() again for the middleware before the session's
+// once the chain returns.
 func TestResponseKeepsEchoBookkeeping(t *testing.T) {
 	m, err := session.New(session.WithSecret(adaptertest.Secret))
 	if err != nil {
@@ -215,13 +217,18 @@ func TestResponseKeepsEchoBookkeeping(t *testing.T) {
 		}
 	}, sessionecho.Middleware(m))
 	e.GET("/", func(c *echo.Context) error {
-		if r, err := echo.UnwrapResponse(c.Response()); err != nil || r != outer {
-			t.Errorf("UnwrapResponse: %v, %v", r, err)
+		inner, err := echo.UnwrapResponse(c.Response())
+		if err != nil || inner == outer {
+			t.Errorf("UnwrapResponse: %v, %v: want the handler's own response", inner, err)
 		}
 		if err := sessionecho.MustFromContext(c).Set("k", "v"); err != nil {
 			return err
 		}
-		return c.String(http.StatusCreated, "body")
+		err = c.String(http.StatusCreated, "body")
+		if !inner.Committed || inner.Status != http.StatusCreated || inner.Size != 4 {
+			t.Errorf("the handler's echo.Response: committed %v status %d size %d", inner.Committed, inner.Status, inner.Size)
+		}
+		return err
 	})
 	rec := httptest.NewRecorder()
 	e.ServeHTTP(rec, httptest.NewRequest("GET", "https://example.com/", nil))

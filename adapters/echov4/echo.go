@@ -26,9 +26,13 @@
 // Flush and then passes the call on to the application's *echo.Response
 // (as echo.WrapMiddleware does for net/http middleware). So c.JSON,
 // c.String, c.Blob, c.Stream, c.File, c.NoContent, c.Redirect, writes
-// through c.Response(), c.Response().Flush() and http.ResponseController
-// all send the cookie. Middleware before the session's keeps seeing the
-// original *echo.Response, with the status that was really sent. A handler
+// through c.Response(), c.Response().Writer or c.Response().Unwrap() (the
+// session's writer, and the view of it that it unwraps to),
+// c.Response().Flush() and http.ResponseController all send the cookie.
+// Middleware before the session's keeps seeing the original
+// *echo.Response, with the status that was really sent; a handler that
+// digs that one out from under the session's writer and writes to it
+// directly bypasses the save. A handler
 // that returns an error has its session saved as it returns; Echo's error
 // handler then answers with the cookie.
 package sessionecho

@@ -97,3 +97,20 @@ func ExampleInRollout() {
 	fmt.Println(migrate.InRollout("some-session-key", 100), migrate.InRollout("some-session-key", 0))
 	// Output: true false
 }
+
+// The store tells status pages (package admin) which stores it is built on
+// and its phase.
+func ExampleStore_WrappedStores() {
+	old, _ := memstore.New(memstore.Options{})
+	new, _ := memstore.New(memstore.Options{})
+	m, _ := migrate.New(old, new, migrate.State{Phase: migrate.ReadNew, Rollout: 50})
+	defer m.Close()
+	for role := range m.WrappedStores() {
+		fmt.Println(role)
+	}
+	fmt.Println(m.MigrationPhase())
+	// Output:
+	// old
+	// new
+	// read-new 50%
+}

@@ -4,7 +4,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
@@ -21,7 +20,7 @@ type instance struct {
 
 func newInstance(t *testing.T, store *redisstore.Store) *instance {
 	t.Helper()
-	m, err := session.New(session.WithSecret([]byte(strings.Repeat("s", 32))), session.WithStore(store),
+	m, err := session.New(session.WithSecret([]byte("near-cache test secret 4c1f8a7d29e6b035")), session.WithStore(store),
 		session.WithTouchInterval(10*time.Minute))
 	if err != nil {
 		t.Fatal(err)

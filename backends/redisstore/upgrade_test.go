@@ -234,7 +234,7 @@ func TestUpgradeKeepsUsersLoggedIn(t *testing.T) {
 	srv := redistest.StartServer(t)
 	c := client(t, srv.Addr())
 	store := newStore(t, c, redisstore.WithTimeout(suiteTimeout))
-	m, err := session.New(session.WithSecret([]byte(strings.Repeat("k", 32))), session.WithStore(store))
+	m, err := session.New(session.WithSecret([]byte("layout upgrade test secret 9b2e6d4a0c7f1385")), session.WithStore(store))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -55,3 +55,22 @@ func ExampleStore_AntiEntropy() {
 	fmt.Println(st.Checked, st.Repaired, err)
 	// Output: 1 1 <nil>
 }
+
+// The store tells status pages (package admin) which stores it is built on
+// and how far the standbys are behind.
+func ExampleStore_WrappedStores() {
+	primary, _ := memstore.New(memstore.Options{})
+	a, _ := memstore.New(memstore.Options{})
+	b, _ := memstore.New(memstore.Options{})
+	rep, _ := replicate.New(primary, []backends.Store{a, b})
+	defer rep.Close()
+	for role := range rep.WrappedStores() {
+		fmt.Println(role)
+	}
+	fmt.Println("lag:", rep.ReplicationLag())
+	// Output:
+	// primary
+	// standby-1
+	// standby-2
+	// lag: 0s
+}

@@ -77,9 +77,12 @@ func (e *LineError) Unwrap() []error { return []error{ErrCorrupt, e.Err} }
 
 // Backup writes every live record of src to w as a backup stream (see
 // Header), by iteration. opts.Users, if set, adds each record's user index
-// entry; opts.Progress and opts.BatchSize work as for Copy, and opts.Cursor
-// is ignored (a backup is one stream). Stats.Copied counts the records
-// written; records that expire during the backup are left out and counted.
+// entry (a record it cannot tell the user of is written without one and
+// counted in Stats.Unindexed); opts.Progress and opts.BatchSize work as for
+// Copy, and opts.Cursor is ignored (a backup is one stream). Stats.Copied
+// counts the records written; records that expire during the backup are
+// left out and counted, and so is the control record of an online
+// migration (Stats.Excluded, see the package documentation).
 // On an error of w or of the iteration, or when ctx ends, Backup stops and
 // the stream has no End line.
 func Backup(ctx context.Context, w io.Writer, src backends.Store, opts Options) (Stats, error) {
@@ -98,6 +101,7 @@ func Backup(ctx context.Context, w io.Writer, src backends.Store, opts Options) 
 	if err := enc.Encode(Header{Format: Format, Version: FormatVersion, Created: time.Now().UTC()}); err != nil {
 		return st, err
 	}
+	control := opts.controlKey()
 	var werr error
 	var pos int64
 	err := it.Keys(ctx, func(key string) bool {
@@ -105,21 +109,29 @@ func Backup(ctx context.Context, w io.Writer, src backends.Store, opts Options) 
 			return false
 		}
 		pos++
-		rec, found, err := src.Load(ctx, key)
+		var (
+			rec   backends.Record
+			found bool
+			err   error
+		)
+		if key != control {
+			rec, found, err = src.Load(ctx, key)
+		}
 		switch {
+		case key == control:
+			st.Excluded++
 		case err != nil:
-			st.fail(fmt.Errorf("transfer: load %q: %w", key, err))
+			st.failIn(ctx, fmt.Errorf("transfer: load %q: %w", key, err))
 		case !found || !rec.Expiry.After(time.Now()):
 			st.Expired++
 		default:
 			l := Line{Key: key, Blob: rec.Blob, Version: rec.Version, Expiry: rec.Expiry.UTC()}
 			if opts.Users != nil {
 				u, d, err := opts.Users(key, rec)
-				if err != nil {
-					st.fail(err)
-					return true
-				}
-				if u != "" {
+				switch {
+				case err != nil:
+					st.Unindexed++
+				case u != "":
 					l.User = u
 					if !d.IsZero() {
 						d = d.UTC()
@@ -253,7 +265,8 @@ func Verify(r io.Reader) (int64, error) {
 // for records dst holds (DeleteAfter and Cursor do not apply). Records
 // whose expiry has passed are refused and counted as expired; user index
 // entries in the stream are restored when dst has a user index (opts.Users
-// is used only for lines without one).
+// is used only for lines without one). A line holding the control record of
+// an online migration is left out (Stats.Excluded).
 //
 // Lines are checked a batch at a time (opts.BatchSize) before any record of
 // the batch is written, so a truncated or corrupt stream stops Restore with
@@ -274,6 +287,7 @@ func Restore(ctx context.Context, dst backends.Store, r io.Reader, opts Options)
 		batch = DefaultBatchSize
 	}
 	w := writer{dst: dst, imp: imp, mode: opts.Mode, users: opts.Users}
+	control := opts.controlKey()
 	var st Stats
 	lines := make([]*Line, 0, batch)
 	for {
@@ -293,6 +307,10 @@ func Restore(ctx context.Context, dst backends.Store, r io.Reader, opts Options)
 		for _, l := range lines {
 			if err := ctx.Err(); err != nil {
 				return st, err
+			}
+			if l.Key == control {
+				st.Excluded++
+				continue
 			}
 			var ix *index
 			if l.User != "" {

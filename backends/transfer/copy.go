@@ -11,7 +11,20 @@
 // function that tells it, usually CodecUsers with the application's codec
 // pipeline (the same keys as the manager's); without one, copies and
 // restored records are not indexed and a user's "log out everywhere" does
-// not find them.
+// not find them. A record the function cannot tell the user of (a session
+// written under a key the pipeline no longer has, a record some other
+// program stored under the prefix) is carried all the same, without an
+// index entry, and counted in Stats.Unindexed.
+//
+// The control record of an online migration (package backends/migrate) is
+// never carried: it says which phase the instances of one migration run,
+// between two given stores, and is not a session. Copied into another
+// store it would switch the instances polling there; restored from a
+// backup it would move a running migration back to the phase of the
+// backup, and a copy backfilling a migration could replace the live
+// record with a stale one from the source. Copy, Backup and Restore leave
+// it out and count it in Stats.Excluded; Options.ControlKey names it when
+// the migration was given another key.
 package transfer
 
 import (
@@ -23,6 +36,7 @@ import (
 	"time"
 
 	"github.com/sessionkit/session/backends"
+	"github.com/sessionkit/session/backends/migrate"
 	"github.com/sessionkit/session/codec"
 )
 
@@ -87,8 +101,14 @@ type Options struct {
 	// was copied: a record that changed during the copy stays.
 	DeleteAfter bool
 	// Users, if set, tells the user of each record so that its user index
-	// entry is carried (see the package documentation).
+	// entry is carried (see the package documentation). A record it
+	// returns an error for is carried without an entry and counted in
+	// Stats.Unindexed.
 	Users UserFunc
+	// ControlKey is the key of an online migration's control record, which
+	// is never carried (default migrate.DefaultControlKey; see the package
+	// documentation).
+	ControlKey string
 	// Cursor resumes an interrupted copy: pass the Cursor of the last
 	// Progress (or of the Stats an interrupted Copy returned). Keys the
 	// earlier run had handled are checked in the destination (one read
@@ -114,6 +134,13 @@ type Stats struct {
 	Expired int64 `json:"expired"`
 	// Indexed records got a user index entry in the destination.
 	Indexed int64 `json:"indexed"`
+	// Unindexed records were carried without a user index entry because
+	// Options.Users could not tell their user (they are also counted in
+	// Copied or Skipped).
+	Unindexed int64 `json:"unindexed"`
+	// Excluded records were left out on purpose: the control record of an
+	// online migration.
+	Excluded int64 `json:"excluded"`
 	// Vanished records were gone from the source right after they were
 	// copied (ended by the application meanwhile); their copies were
 	// removed again.
@@ -133,6 +160,25 @@ func (s *Stats) fail(err error) {
 	if len(s.Errors) < maxErrors {
 		s.Errors = append(s.Errors, err)
 	}
+}
+
+// failIn counts err as a failed record unless ctx has ended: then the
+// record in hand is not a failure but unfinished work, which the operation
+// stops on and a resumed run handles again.
+func (s *Stats) failIn(ctx context.Context, err error) {
+	if ctx.Err() != nil {
+		return
+	}
+	s.fail(err)
+}
+
+// controlKey returns the key of the record Copy, Backup and Restore leave
+// out.
+func (o *Options) controlKey() string {
+	if o.ControlKey != "" {
+		return o.ControlKey
+	}
+	return migrate.DefaultControlKey
 }
 
 // ErrNotIterable is returned by Copy and Backup for a source that does not
@@ -193,6 +239,7 @@ func Copy(ctx context.Context, dst, src backends.Store, opts Options) (Stats, er
 		batch = DefaultBatchSize
 	}
 	w := writer{dst: dst, imp: imp, mode: opts.Mode, users: opts.Users}
+	control := opts.controlKey()
 	var st Stats
 	var pos int64
 	var ierr error
@@ -202,10 +249,19 @@ func Copy(ctx context.Context, dst, src backends.Store, opts Options) (Stats, er
 		}
 		pos++
 		resumed := pos <= skipTo
-		rec, found, err := src.Load(ctx, key)
+		var (
+			rec   backends.Record
+			found bool
+			err   error
+		)
+		if key != control {
+			rec, found, err = src.Load(ctx, key)
+		}
 		switch {
+		case key == control:
+			st.Excluded++
 		case err != nil:
-			st.fail(fmt.Errorf("transfer: load %q: %w", key, err))
+			st.failIn(ctx, fmt.Errorf("transfer: load %q: %w", key, err))
 		case !found:
 			st.Expired++
 		default:
@@ -221,7 +277,7 @@ func Copy(ctx context.Context, dst, src backends.Store, opts Options) (Stats, er
 				if _, err := src.Save(ctx, key, nil, time.Unix(1, 0), rec.Version); err == nil {
 					st.Deleted++
 				} else if !backends.IsConflict(err) {
-					st.fail(fmt.Errorf("transfer: delete %q from the source: %w", key, err))
+					st.failIn(ctx, fmt.Errorf("transfer: delete %q from the source: %w", key, err))
 				}
 			}
 		}
@@ -266,14 +322,14 @@ type writer struct {
 func (w *writer) recheck(ctx context.Context, st *Stats, src backends.Store, key string, rec backends.Record) {
 	cur, found, err := src.Load(ctx, key)
 	if err != nil {
-		st.fail(fmt.Errorf("transfer: check %q in the source after the copy: %w", key, err))
+		st.failIn(ctx, fmt.Errorf("transfer: check %q in the source after the copy: %w", key, err))
 		return
 	}
 	if found && cur.Version >= rec.Version {
 		return
 	}
 	if _, err := w.dst.Save(ctx, key, nil, time.Unix(1, 0), rec.Version); err != nil && !backends.IsConflict(err) {
-		st.fail(fmt.Errorf("transfer: remove the copy of %q, gone from the source: %w", key, err))
+		st.failIn(ctx, fmt.Errorf("transfer: remove the copy of %q, gone from the source: %w", key, err))
 		return
 	}
 	st.Vanished++
@@ -287,21 +343,31 @@ type index struct {
 
 // write puts rec into the destination under mode and indexes it; it
 // reports whether the destination holds rec's version (or a later one)
-// afterwards.
+// afterwards. The user index entry is worked out before anything is
+// written, from rec as it was read.
 func (w *writer) write(ctx context.Context, st *Stats, key string, rec backends.Record, ix *index, mode Mode) bool {
 	if !rec.Expiry.After(time.Now()) {
 		st.Expired++
 		return false
 	}
+	unindexed := false
+	if ix == nil && w.users != nil {
+		u, d, err := w.users(key, rec)
+		if err != nil {
+			unindexed = true
+		} else {
+			ix = &index{user: u, deadline: d}
+		}
+	}
 	if mode == Overwrite {
 		if err := w.dst.Delete(ctx, key); err != nil {
-			st.fail(fmt.Errorf("transfer: overwrite %q: %w", key, err))
+			st.failIn(ctx, fmt.Errorf("transfer: overwrite %q: %w", key, err))
 			return false
 		}
 	}
 	written, err := w.imp.Import(ctx, key, rec, mode == SkipExisting)
 	if err != nil {
-		st.fail(fmt.Errorf("transfer: write %q: %w", key, err))
+		st.failIn(ctx, fmt.Errorf("transfer: write %q: %w", key, err))
 		return false
 	}
 	held := true
@@ -312,7 +378,7 @@ func (w *writer) write(ctx context.Context, st *Stats, key string, rec backends.
 		}
 		cur, found, err := w.dst.Load(ctx, key)
 		if err != nil {
-			st.fail(fmt.Errorf("transfer: check %q in the destination: %w", key, err))
+			st.failIn(ctx, fmt.Errorf("transfer: check %q in the destination: %w", key, err))
 			return false
 		}
 		held = found && cur.Version >= rec.Version
@@ -320,13 +386,9 @@ func (w *writer) write(ctx context.Context, st *Stats, key string, rec backends.
 	} else {
 		st.Copied++
 	}
-	if ix == nil && w.users != nil {
-		u, d, err := w.users(key, rec)
-		if err != nil {
-			st.fail(err)
-			return held
-		}
-		ix = &index{user: u, deadline: d}
+	if unindexed {
+		st.Unindexed++
+		return held
 	}
 	if ix != nil && ix.user != "" {
 		ui, ok := w.dst.(backends.UserIndex)
@@ -338,7 +400,7 @@ func (w *writer) write(ctx context.Context, st *Stats, key string, rec backends.
 			deadline = rec.Expiry
 		}
 		if err := ui.AddUserKey(ctx, ix.user, key, deadline); err != nil {
-			st.fail(fmt.Errorf("transfer: index %q: %w", key, err))
+			st.failIn(ctx, fmt.Errorf("transfer: index %q: %w", key, err))
 			return held
 		}
 		st.Indexed++

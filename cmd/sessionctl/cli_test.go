@@ -73,6 +73,10 @@ func TestExitCodes(t *testing.T) {
 		{"partial new-only", live, []string{"migrate", "set", "new-only", "--rollout", "50"}, 2, "new-only"},
 		{"bad cursor", live, []string{"copy", "--to", "memory://", "--cursor", "somewhere"}, 2, "invalid cursor"},
 		{"unreachable", nil, []string{"ping", "--store", dead, "--timeout", "1s"}, 3, "does not answer"},
+		// A refused connection is reported with its cause, not as a
+		// deadline that passed while the client retried its dials.
+		{"refused", nil, []string{"ping", "--store", dead, "--timeout", "1h"}, 3, "connection refused"},
+		{"no socket", nil, []string{"ping", "--store", "unix://" + filepath.Join(t.TempDir(), "redis.sock"), "--timeout", "1h"}, 3, "no such file"},
 		{"unreachable destination", live, []string{"copy", "--to", dead, "--timeout", "1s"}, 3, "--to"},
 		{"missing backup", live, []string{"restore", filepath.Join(t.TempDir(), "nothing.jsonl")}, 2, "no such file"},
 	} {

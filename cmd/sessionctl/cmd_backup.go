@@ -47,7 +47,7 @@ the temporary file; a backup cannot be resumed, run it again.`,
 			if err != nil {
 				return err
 			}
-			users := newUserReader(m)
+			users := userFunc(m)
 			path := args[0]
 			out := g.env.stdout
 			resultW := g.env.stdout
@@ -66,7 +66,7 @@ the temporary file; a backup cannot be resumed, run it again.`,
 			bar := g.newProgress("backup", countOf(g, st))
 			stats, err := transfer.Backup(g.ctx, out, st, transfer.Options{
 				BatchSize: batch,
-				Users:     users.fn(),
+				Users:     users,
 				Progress:  func(p transfer.Progress) { bar.update(handled(p.Stats), detail(p.Stats)) },
 			})
 			bar.finish()
@@ -88,8 +88,8 @@ the temporary file; a backup cannot be resumed, run it again.`,
 					return fmt.Errorf("backup: %w", err)
 				}
 			}
-			users.warn(g, "backup")
-			res := newStatsJSON(stats, users)
+			warnUsers(g, "backup", users, stats)
+			res := newStatsJSON(stats)
 			if g.json {
 				if err := writeJSON(resultW, res); err != nil {
 					return err
@@ -176,20 +176,18 @@ the same command again finishes it (what was restored is kept).`,
 			if err != nil {
 				return err
 			}
-			users := newUserReader(m)
+			users := userFunc(m)
 			bar := g.newProgress("restore", total)
 			stats, err := transfer.Restore(g.ctx, st, in, transfer.Options{
 				BatchSize: batch,
 				Mode:      mode,
-				Users:     users.fn(),
+				Users:     users,
 				Progress:  func(p transfer.Progress) { bar.update(handled(p.Stats), detail(p.Stats)) },
 			})
 			bar.finish()
-			res := newStatsJSON(stats, users)
+			res := newStatsJSON(stats)
 			if err != nil {
 				if g.ctx.Err() != nil {
-					dropCanceled(&stats)
-					res = newStatsJSON(stats, users)
 					g.info("restore interrupted after %d sessions (%s); run the same command again to finish: restored sessions are kept", handled(stats), detail(stats))
 					res.Interrupted = true
 					if g.json {
@@ -201,6 +199,9 @@ the same command again finishes it (what was restored is kept).`,
 					return fmt.Errorf("restore: stopped at a bad line after %d sessions: %w", stats.Copied, err)
 				}
 				return fmt.Errorf("restore: %w", err)
+			}
+			if users != nil && stats.Unindexed > 0 {
+				warnUsers(g, "restore", users, stats)
 			}
 			return errors.Join(g.result(res, func(w io.Writer) {
 				fmt.Fprintf(w, "restored %d sessions (%d indexed by user), skipped %d, expired %d, failed %d\n",

@@ -80,25 +80,23 @@ cursor: the same command with --cursor resumes where it stopped.`,
 			if err != nil {
 				return err
 			}
-			users := newUserReader(m)
+			users := userFunc(m)
 			bar := g.newProgress("copy", countOf(g, src))
 			stats, err := transfer.Copy(g.ctx, dst, src, transfer.Options{
 				BatchSize:   batch,
 				Mode:        mode,
 				DeleteAfter: deleteAfter,
-				Users:       users.fn(),
+				Users:       users,
 				Cursor:      cursor,
 				Progress:    func(p transfer.Progress) { bar.update(handled(p.Stats), detail(p.Stats)) },
 			})
 			bar.finish()
-			res := newStatsJSON(stats, users)
+			res := newStatsJSON(stats)
 			if err != nil {
 				if errors.Is(err, transfer.ErrBadCursor) {
 					return usageErr(err)
 				}
 				if g.ctx.Err() != nil {
-					dropCanceled(&stats)
-					res = newStatsJSON(stats, users)
 					g.info("copy interrupted (%s); resume with the same command and --cursor %s", detail(stats), stats.Cursor)
 					res.Interrupted = true
 					if g.json {
@@ -108,7 +106,7 @@ cursor: the same command with --cursor resumes where it stopped.`,
 				}
 				return fmt.Errorf("copy: %w (resume with --cursor %s)", err, stats.Cursor)
 			}
-			users.warn(g, "copy")
+			warnUsers(g, "copy", users, stats)
 			return errors.Join(g.result(res, func(w io.Writer) {
 				fmt.Fprintf(w, "copied %d sessions (%d indexed by user), skipped %d, expired %d, vanished %d, deleted from the source %d, failed %d\n",
 					stats.Copied, stats.Indexed, stats.Skipped, stats.Expired, stats.Vanished, stats.Deleted, stats.Failed)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -39,6 +41,13 @@ func (g *globals) openStore(rawURL, what string) (backends.Store, error) {
 		}
 		return nil, unreachable(fmt.Errorf("%s: %w", what, err))
 	}
+	if err := probe(g.ctx, rawURL, g.timeout); err != nil {
+		storeurl.Close(st)
+		if g.ctx.Err() != nil {
+			return nil, interrupted(g.ctx.Err())
+		}
+		return nil, unreachable(fmt.Errorf("%s: the store does not answer: %w", what, err))
+	}
 	if p, ok := st.(backends.Pinger); ok {
 		ctx, cancel := context.WithTimeout(g.ctx, g.timeout)
 		err := p.Ping(ctx)
@@ -52,6 +61,43 @@ func (g *globals) openStore(rawURL, what string) (backends.Store, error) {
 		}
 	}
 	return st, nil
+}
+
+// probe connects to the server of a single-server Redis URL (redis://,
+// rediss://, unix://) and hangs up. A refused connection fails at once with
+// its cause, where the store's client would retry its dials until the
+// ping's deadline and report only that the deadline passed. Other URLs
+// (Sentinel, Cluster, memory) are not probed.
+func probe(ctx context.Context, rawURL string, timeout time.Duration) error {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil // storeurl.Open has judged the URL
+	}
+	var network, addr string
+	switch u.Scheme {
+	case "redis", "rediss":
+		if u.Hostname() == "" {
+			return nil
+		}
+		network, addr = "tcp", u.Host
+		if u.Port() == "" {
+			addr = net.JoinHostPort(u.Hostname(), "6379")
+		}
+	case "unix":
+		if u.Path == "" {
+			return nil
+		}
+		network, addr = "unix", u.Path
+	default:
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+	if err != nil {
+		return err
+	}
+	return conn.Close()
 }
 
 // storeKind describes a store for ping: its kind and topology.

@@ -1,59 +1,33 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"sync/atomic"
-	"time"
 
 	"github.com/sessionkit/session"
 	"github.com/sessionkit/session/backends"
 	"github.com/sessionkit/session/backends/transfer"
 )
 
-// userReader tells transfer whom each record belongs to, with the
-// application's secret, so that user index entries are carried. A record
-// it cannot open (the control record of a migration, a session written
-// under a secret that is no longer given) is carried without an entry and
-// counted, rather than failing and being left out.
-type userReader struct {
-	users       transfer.UserFunc
-	undecodable atomic.Int64
-}
-
-func newUserReader(m *session.Manager) *userReader {
+// userFunc tells transfer whom each record belongs to, with the
+// application's secret, so that user index entries are carried; nil without
+// a secret. transfer carries a record it cannot open (a session written
+// under a secret that is no longer given) without an entry and counts it in
+// Stats.Unindexed, and leaves out the control record of a migration.
+func userFunc(m *session.Manager) transfer.UserFunc {
 	if m == nil {
 		return nil
 	}
-	return &userReader{users: transfer.CodecUsers(m.Codec())}
+	return transfer.CodecUsers(m.Codec())
 }
 
-func (u *userReader) fn() transfer.UserFunc {
-	if u == nil {
-		return nil
-	}
-	return func(key string, rec backends.Record) (string, time.Time, error) {
-		if isControlKey(key) {
-			return "", time.Time{}, nil
-		}
-		id, deadline, err := u.users(key, rec)
-		if err != nil {
-			u.undecodable.Add(1)
-			return "", time.Time{}, nil
-		}
-		return id, deadline, nil
-	}
-}
-
-// warn says, on stderr, how many records could not be opened, or that none
-// were opened for want of the secret.
-func (u *userReader) warn(g *globals, what string) {
+// warnUsers says, on stderr, how many records could not be opened, or that
+// none were opened for want of the secret.
+func warnUsers(g *globals, what string, users transfer.UserFunc, st transfer.Stats) {
 	switch {
-	case u == nil:
+	case users == nil:
 		g.info("%s: no secret given, so user index entries are not carried (\"log out everywhere\" will not find these sessions); give SESSION_SECRET or --secret-file", what)
-	case u.undecodable.Load() > 0:
-		g.info("%s: %d record(s) could not be opened with this secret; they were carried without a user index entry", what, u.undecodable.Load())
+	case st.Unindexed > 0:
+		g.info("%s: %d record(s) could not be opened with this secret; they were carried without a user index entry", what, st.Unindexed)
 	}
 }
 
@@ -61,34 +35,15 @@ func (u *userReader) warn(g *globals, what string) {
 type statsJSON struct {
 	transfer.Stats
 	Errors      []string `json:"errors,omitempty"`
-	Undecodable int64    `json:"undecodable,omitempty"`
 	Interrupted bool     `json:"interrupted,omitempty"`
 }
 
-func newStatsJSON(st transfer.Stats, u *userReader) statsJSON {
+func newStatsJSON(st transfer.Stats) statsJSON {
 	out := statsJSON{Stats: st}
 	for _, e := range st.Errors {
 		out.Errors = append(out.Errors, e.Error())
 	}
-	if u != nil {
-		out.Undecodable = u.undecodable.Load()
-	}
 	return out
-}
-
-// dropCanceled takes out of st the records that "failed" only because the
-// operation was interrupted while they were in hand: they are not failures,
-// and a resumed run handles them again.
-func dropCanceled(st *transfer.Stats) {
-	kept := st.Errors[:0]
-	for _, err := range st.Errors {
-		if errors.Is(err, context.Canceled) {
-			st.Failed--
-			continue
-		}
-		kept = append(kept, err)
-	}
-	st.Errors = kept
 }
 
 // detail is the counts a progress line shows.
@@ -108,7 +63,7 @@ func detail(st transfer.Stats) string {
 
 // handled is how many records a transfer has dealt with.
 func handled(st transfer.Stats) int64 {
-	return st.Copied + st.Skipped + st.Failed + st.Expired
+	return st.Copied + st.Skipped + st.Failed + st.Expired + st.Excluded
 }
 
 // countOf returns the number of records of st, or -1.
