@@ -202,6 +202,11 @@ func (s *Signer) Verify(name, value string) (id string, err error) {
 	if strings.IndexByte(name, '|') >= 0 {
 		return "", &Error{Reason: ErrMalformed, Err: errNamePipe}
 	}
+	// Checked before the buffers are declared: zeroing them costs more
+	// than refusing most garbage.
+	if err := checkLength(value); err != nil {
+		return "", &Error{Reason: ErrMalformed, Err: err}
+	}
 	var buf, idBuf [MaxValueLen / 4 * 3]byte
 	v, err := parseValue(buf[:], idBuf[:], value)
 	if err != nil {
@@ -211,7 +216,7 @@ func (s *Signer) Verify(name, value string) (id string, err error) {
 		if !k.verify(name, v.signed, v.mac) {
 			continue // not this key; try the next
 		}
-		now := timeNow().Unix()
+		now := time.Now().Unix()
 		switch {
 		case v.timestamp > now+s.skew:
 			return "", &Error{Reason: ErrExpired, Err: errTooNew}
@@ -224,9 +229,6 @@ func (s *Signer) Verify(name, value string) (id string, err error) {
 	}
 	return "", &Error{Reason: ErrTampered, Err: securecookie.ErrMacInvalid}
 }
-
-// timeNow is the clock of the age checks.
-var timeNow = time.Now
 
 var (
 	errEmpty     = errors.New("empty value")
@@ -242,6 +244,19 @@ var (
 	errTooOld    = errors.New("signed longer ago than the maximum age")
 )
 
+// checkLength refuses values whose length no value produced by Sign has.
+func checkLength(value string) error {
+	switch {
+	case value == "":
+		return errEmpty
+	case len(value) > MaxValueLen:
+		return errTooLong
+	case len(value)%4 != 0:
+		return errBase64
+	}
+	return nil
+}
+
 // signedValue is a value of the form Sign produces, decoded: the bytes the
 // MAC covers after the name, the MAC, the signing timestamp and the ID.
 type signedValue struct {
@@ -254,13 +269,8 @@ type signedValue struct {
 // Sign, without touching any key, and decodes it into buf and the ID into
 // idBuf, which must each hold MaxValueLen/4*3 bytes. It does not allocate.
 func parseValue(buf, idBuf []byte, value string) (signedValue, error) {
-	switch {
-	case value == "":
-		return signedValue{}, errEmpty
-	case len(value) > MaxValueLen:
-		return signedValue{}, errTooLong
-	case len(value)%4 != 0:
-		return signedValue{}, errBase64
+	if err := checkLength(value); err != nil {
+		return signedValue{}, err
 	}
 	n, ok := decodeBase64(buf, value)
 	if !ok {
