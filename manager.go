@@ -675,7 +675,15 @@ func validID(id string) bool {
 // guessed, and a dump of the store holds no usable session ID. The hash is
 // not keyed, so rotating the secret does not move the records.
 func (m *Manager) storeKey(id string) string {
-	sum := sha256.Sum256([]byte(id))
+	// Hash a copy on the stack: []byte(id) of a 43-byte ID would be
+	// allocated on the heap.
+	var buf [64]byte
+	var sum [sha256.Size]byte
+	if len(id) <= len(buf) {
+		sum = sha256.Sum256(append(buf[:0], id...))
+	} else {
+		sum = sha256.Sum256([]byte(id))
+	}
 	var out [43]byte // base64url of 32 bytes, unpadded
 	base64.RawURLEncoding.Encode(out[:], sum[:])
 	return string(out[:])

@@ -9,10 +9,12 @@
 //	go test -run TestLoad -v -count 1 . -args -load
 //
 // The Redis comparison (scs with scs/redisstore, gorilla/sessions with
-// rbcervilla/redisstore, sessionkit with redisstore and with WithFailover),
-// the value serializer and zstd measurements, and the rewrite of the Redis
-// section of docs/benchmarks.md with its chart, from one run that starts
-// and stops its own redis-server:
+// rbcervilla/redisstore, sessionkit with redisstore, with WithFailover and
+// with the near-cache), the performance targets checked against its
+// figures, the value serializer and zstd measurements of the codec's
+// configuration, and the rewrite of the Redis section of
+// docs/benchmarks.md with its chart, from one run that starts and stops its
+// own redis-server:
 //
 //	go test -run '^TestPublish$' -count 1 -timeout 15m . -args -publish
 package benchmarks

@@ -25,6 +25,8 @@ import (
 //	/write      sets one small value in the session that holds the cart;
 //	/seed       stores the 5-item cart (run once per client to get a session);
 //	/seed20     stores a 20-item cart (the session /add works on);
+//	/login      (sessionkit only) renews the session's ID and binds it to a
+//	            user, as a login does;
 //	/add        adds one line to the cart and stores it; a cart holds at most
 //	            cartMax lines, so adding to a full cart drops its oldest line
 //	            and every add does the same work; it writes {"items":n}.
@@ -207,6 +209,20 @@ func newSessionkit(tb testing.TB, opts ...session.Option) http.Handler {
 	})
 	mux.HandleFunc("/write", func(w http.ResponseWriter, r *http.Request) {
 		if err := session.MustFromContext(r.Context()).Set("visited", r.URL.Path); err != nil {
+			fail(w, err)
+			return
+		}
+		io.WriteString(w, "ok")
+	})
+	// /login is a login on an existing session: a new ID (Renew) and the
+	// user's binding, which adds the session to the user's index.
+	mux.HandleFunc("/login", func(w http.ResponseWriter, r *http.Request) {
+		s := session.MustFromContext(r.Context())
+		if err := s.Renew(); err != nil {
+			fail(w, err)
+			return
+		}
+		if err := s.SetUser("shopper"); err != nil {
 			fail(w, err)
 			return
 		}

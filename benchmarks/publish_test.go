@@ -140,7 +140,8 @@ type serRow struct {
 }
 
 type zstdRow struct {
-	Level        string  `json:"level"`
+	// Variant is the name of the encoder configuration (zstdVariants).
+	Variant      string  `json:"variant"`
 	Items        int     `json:"items"`
 	Raw          int     `json:"raw"`
 	Packed       int     `json:"packed"`
@@ -231,6 +232,18 @@ func TestPublish(t *testing.T) {
 		}
 	}
 
+	t.Log("round trips per request")
+	for _, tg := range targets {
+		if tg.store != "Redis" || !isSessionkit(tg.name) {
+			continue
+		}
+		rows, err := measureRoundTrips(ctx, rc, tg, cookies[tg.name+cartWorkloads[0].name], *pubUsageN)
+		if err != nil {
+			t.Fatalf("%s: %v", tg.name, err)
+		}
+		res.Usage = append(res.Usage, rows...)
+	}
+
 	t.Log("in-process requests")
 	res.InProcess = measureInProcess(t, targets, cookies)
 
@@ -249,6 +262,56 @@ func TestPublish(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("wrote %s, %s and %s in %v", *pubDoc, *pubChart, *pubJSON, res.Duration)
+}
+
+// The request kinds of the round-trip phase, beside the cart workloads'
+// GetCart (a read) and AddItem (a write).
+const (
+	wUntouched = "Untouched"
+	wLogin     = "Login"
+)
+
+func isSessionkit(target string) bool { return strings.HasPrefix(target, "Sessionkit") }
+
+// measureRoundTrips measures the commands tg sends for a request that does
+// not touch its session (with the cookie of a stored one) and for a login
+// on a stored session (Renew and SetUser), n requests each. Every login
+// renews the ID, so each works on a session of its own, seeded first.
+func measureRoundTrips(ctx context.Context, rc *redis.Client, tg cartTarget, cookies []*http.Cookie, n int) ([]usageRow, error) {
+	untouched := httptest.NewRequest("GET", "/untouched", nil)
+	for _, c := range cookies {
+		untouched.AddCookie(c)
+	}
+	u, err := measureUsage(ctx, rc, tg.handler, untouched, n)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", wUntouched, err)
+	}
+	rows := []usageRow{{tg.name, wUntouched, u}}
+	const warm = 10 // logins before the measured ones: the scripts are loaded
+	logins := make([]*http.Request, warm+n)
+	for i := range logins {
+		rec := httptest.NewRecorder()
+		tg.handler.ServeHTTP(rec, httptest.NewRequest("POST", "/seed", nil))
+		if rec.Code != http.StatusOK {
+			return nil, fmt.Errorf("seed: status %d: %s", rec.Code, rec.Body)
+		}
+		logins[i] = httptest.NewRequest("POST", "/login", nil)
+		for _, c := range rec.Result().Cookies() {
+			logins[i].AddCookie(c)
+		}
+	}
+	for _, req := range logins[:warm] {
+		rec := httptest.NewRecorder()
+		serve(tg.handler, rec, req)
+		if rec.Code != http.StatusOK {
+			return nil, fmt.Errorf("login: status %d: %s", rec.Code, rec.Body)
+		}
+	}
+	u, err = measureUsageOf(ctx, rc, tg.handler, func(i int) *http.Request { return logins[warm+i] }, n)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", wLogin, err)
+	}
+	return append(rows, usageRow{tg.name, wLogin, u}), nil
 }
 
 // machine describes the machine and the versions of this run.
@@ -613,13 +676,13 @@ func measureValuePath(t *testing.T) ([]serRow, []zstdRow) {
 		sers = append(sers, row)
 	}
 	var zs []zstdRow
-	for _, level := range zstdLevels {
+	for _, v := range zstdVariants {
 		for _, n := range cartSizes {
-			c, d, raw, packed, err := zstdBench(level, n)
+			c, d, raw, packed, err := zstdBench(v, n)
 			if err != nil {
 				t.Fatal(err)
 			}
-			row := zstdRow{Level: level.String(), Items: n, Raw: raw, Packed: packed}
+			row := zstdRow{Variant: v.name, Items: n, Raw: raw, Packed: packed}
 			row.CompressNs, _ = bench(c)
 			row.DecompressNs, _ = bench(d)
 			zs = append(zs, row)

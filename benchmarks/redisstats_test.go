@@ -125,6 +125,12 @@ type redisUsage struct {
 // slow log tells the commands a script ran (logged for the Lua client)
 // from those a client sent; it is restored to its previous settings.
 func measureUsage(ctx context.Context, c *redis.Client, h http.Handler, req *http.Request, n int) (redisUsage, error) {
+	return measureUsageOf(ctx, c, h, func(int) *http.Request { return req }, n)
+}
+
+// measureUsageOf is measureUsage of the n requests req(0) ... req(n-1), for
+// requests that cannot be repeated (a login renews the session's ID).
+func measureUsageOf(ctx context.Context, c *redis.Client, h http.Handler, req func(i int) *http.Request, n int) (redisUsage, error) {
 	prev, err := c.ConfigGet(ctx, "slowlog-*").Result()
 	if err != nil {
 		return redisUsage{}, fmt.Errorf("CONFIG GET slowlog-*: %w", err)
@@ -148,11 +154,12 @@ func measureUsage(ctx context.Context, c *redis.Client, h http.Handler, req *htt
 	if err != nil {
 		return redisUsage{}, err
 	}
-	for range n {
+	for i := range n {
+		r := req(i)
 		rec := httptest.NewRecorder()
-		serve(h, rec, req)
+		serve(h, rec, r)
 		if rec.Code != http.StatusOK {
-			return redisUsage{}, fmt.Errorf("%s %s: status %d: %s", req.Method, req.URL.Path, rec.Code, rec.Body)
+			return redisUsage{}, fmt.Errorf("%s %s: status %d: %s", r.Method, r.URL.Path, rec.Code, rec.Body)
 		}
 	}
 	after, err := commandStats(ctx, c)
@@ -218,6 +225,26 @@ func slowlogName(args []string, known map[string]cmdStat) string {
 func isScriptClient(addr string) bool {
 	host, port, ok := strings.Cut(addr, ":")
 	return !ok || host == "?" || port == "0"
+}
+
+// connectionSetup are the commands a client sends when it opens a
+// connection, not for a request.
+var connectionSetup = map[string]bool{"hello": true, "auth": true, "select": true, "readonly": true,
+	"client|setinfo": true, "client|setname": true, "client|tracking": true, "client|id": true}
+
+// roundTrips is the number of commands the library sent per request,
+// leaving out those that open a connection. The session stores send every
+// command in a round trip of its own on one server (their only pipeline,
+// the fresh read, holds one command), so for them it is the number of
+// round trips per request.
+func (u redisUsage) roundTrips() float64 {
+	var n float64
+	for k, v := range u.Sent {
+		if !connectionSetup[k] {
+			n += v
+		}
+	}
+	return n
 }
 
 // formatCommands writes per-request command counts as "evalsha 1, get 1",

@@ -7,10 +7,11 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
-	"github.com/klauspost/compress/zstd"
+	"github.com/sessionkit/session/codec"
 )
 
 // The Redis section of docs/benchmarks.md lies between these markers;
@@ -118,15 +119,37 @@ func renderSection(res *publishResults, chart string) string {
 	p("\n")
 	p("![Requests per second on Redis, and in-process overhead per library](%s)\n\n", chart)
 
+	// Targets.
+	p("### Targets\n\n")
+	p("The performance targets of the Redis path, each computed from the figures of this run (the\n")
+	p("tables below): a ratio of this library's figure to its peer's in the same run, or a figure\n")
+	p("against its bound. Overheads are over the bare handler; peers are scs with `scs/redisstore`\n")
+	p("(memstore in memory) and gorilla/sessions with `rbcervilla/redisstore`. Round trips are the\n")
+	p("commands the library sent per request (from the slow log, without the commands that open a\n")
+	p("connection, such as `HELLO`; on one server it sends each command in a round trip of its own).\n")
+	p("Where a target is missed, the figures to look at are in the tables below.\n\n")
+	p("| target | bound | this run | |\n|---|--:|--:|---|\n")
+	for _, g := range evaluateGoals(res) {
+		got := g.Got
+		if got == "" {
+			got = "–"
+		}
+		p("| %s | %s | %s | %s |\n", g.What, g.Bound, got, g.Outcome())
+	}
+	p("\n")
+
 	p("**Workload.** `GetCart` reads a session holding a 5-item cart and writes the cart as JSON;\n")
 	p("`AddItem` reads a session holding a 20-item cart, adds a line (dropping the oldest, so the cart\n")
 	p("stays at 20 lines and every add does the same work), stores it and writes `{\"items\":20}`. The\n")
 	p("bare handler does the same on a cart kept in memory. Every library runs the same handlers\n")
 	p("(`benchmarks/libs_test.go`), and `TestCartWorkloadsAgree` checks that they answer alike.\n\n")
 	p("**Libraries**, each configured as its documentation shows:\n\n")
-	p("- **Sessionkit**: `redisstore.NewFromURL` (go-redis defaults) with `session.WithStore`, and\n")
+	p("- **Sessionkit**: `redisstore.NewFromURL` (go-redis defaults) with `session.WithStore`;\n")
 	p("  **Sessionkit+Failover**: the same store behind `session.WithFailover` (default options);\n")
-	p("  `WithSecret` (signed cookie, AES-256-GCM, zstd above 512 B, CBOR values).\n")
+	p("  **Sessionkit+NearCache**: `redisstore.WithNearCache(redisstore.NearCache{})` (go-redis's\n")
+	p("  client-side cache, default size and staleness bound), so that a repeat read is served from\n")
+	p("  the application's memory; all with `WithSecret` (signed cookie, AES-256-GCM, CBOR values,\n")
+	p("  zstd at its fastest level without entropy coding of literals from %d B).\n", codec.DefaultCompressionThreshold)
 	p("- **SCS**: `alexedwards/scs/v2` with `alexedwards/scs/redisstore` on a redigo pool as in its\n")
 	p("  README (`MaxIdle: 10`); gob values.\n")
 	p("- **Gorilla**: `gorilla/sessions` with `rbcervilla/redisstore/v9` on a default go-redis client;\n")
@@ -198,8 +221,10 @@ func renderSection(res *publishResults, chart string) string {
 	p("phase, tells them apart). Server time is the execution time of the sent commands per request\n")
 	p("(a script's includes the commands it ran; EXEC is not in the slow log, the commands of its\n")
 	p("transaction are); the last column is commandstats' time per call, EXEC's including its commands.\n\n")
+	p("Untouched (a request that does not touch the session, with the cookie of a stored one) and\n")
+	p("Login (`Renew` and `SetUser` on a stored session) are measured for this library only.\n\n")
 	p("| library | request | sent | inside scripts | server time / request | commandstats µs per call |\n|---|---|---|---|--:|---|\n")
-	for _, u := range res.Usage {
+	for _, u := range usageByTarget(res.Usage) {
 		var per []string
 		for _, k := range sortedKeys(u.Usage.UsecPerCall) {
 			per = append(per, fmt.Sprintf("%s %.1f", strings.ToUpper(k), u.Usage.UsecPerCall[k]))
@@ -215,7 +240,7 @@ func renderSection(res *publishResults, chart string) string {
 
 	// Bytes stored.
 	p("### Bytes stored per 20-item cart session\n\n")
-	p("One session seeded with the 20-item cart (about %d bytes as JSON); value bytes are the\n", jsonSize(cartMax))
+	p("One session seeded with the 20-item cart (%d bytes as JSON, %d in CBOR); value bytes are the\n", jsonSize(cartMax), cborSize(cartMax))
 	p("string's length or the hash's fields and values, memory is `MEMORY USAGE` (key and overhead included).\n\n")
 	p("| library | keys | value bytes | × SCS | MEMORY USAGE | × SCS |\n|---|---|--:|--:|--:|--:|\n")
 	var scsStored storedBytes
@@ -234,7 +259,8 @@ func renderSection(res *publishResults, chart string) string {
 	// Serializers.
 	p("### Value serializers: a typed 20-item cart round trip\n\n")
 	p("`Marshal(cart)` and `Unmarshal(blob, &Cart{})`, medians of %d samples of %s (`BenchmarkSerializer`).\n", s.Samples, s.Benchtime)
-	p("CBOR decodes with limits (nesting 32, 4096 array elements and map pairs, no duplicate keys, no\n")
+	p("`codec.CBOR` is the session's serializer (the default of `codec.New`); the fxamacker row decodes\n")
+	p("with tighter limits (nesting 32, 4096 array elements and map pairs, no duplicate keys, no\n")
 	p("indefinite lengths, no tags); msgpack in its default map form with the JSON field names; gob as\n")
 	p("one stream per blob, type description included, as scs and gorilla/sessions store sessions.\n\n")
 	p("| serializer | encode | allocs | decode | allocs | blob bytes |\n|---|--:|--:|--:|--:|--:|\n")
@@ -244,52 +270,43 @@ func renderSection(res *publishResults, chart string) string {
 	p("\n")
 
 	// zstd.
-	p("### zstd levels and the compression threshold\n\n")
-	p("The JSON of carts of 1 to 20 lines compressed with klauspost/compress/zstd at three levels, with\n")
-	p("the codec's encoder options (no CRC, single segment; `BenchmarkZstd`); medians of %d samples.\n", s.Samples)
-	p("Payloads below the codec's compression threshold (512 bytes by default) are stored as they are;\n")
-	p("the table gives what compression saves and costs at each size, to place the threshold and pick\n")
-	p("the level. A compressed payload no smaller than the original is stored uncompressed.\n\n")
-	p("| items | JSON bytes |")
-	for _, l := range zstdLevels {
-		p(" %s: bytes | compress | decompress |", levelName(l))
+	p("### zstd and the compression threshold\n\n")
+	p("The payload the codec compresses for a cart session of 1 to 20 lines (metadata and the cart in\n")
+	p("CBOR), with klauspost/compress/zstd in three configurations and the codec's framing options (no\n")
+	p("CRC, single segment; `BenchmarkZstd`); medians of %d samples. The first is the codec's:\n", s.Samples)
+	p("the fastest level without entropy coding of literals (`TestZstdVariantIsTheCodecs` checks it\n")
+	p("gives the bytes the codec stores). Payloads below the codec's threshold (%d bytes) are stored\n", codec.DefaultCompressionThreshold)
+	p("as they are, marked \"stored as is\"; a compressed payload no smaller than the original is\n")
+	p("stored uncompressed too.\n\n")
+	p("| items | payload bytes |")
+	for _, v := range zstdVariants {
+		p(" %s: bytes | compress | decompress |", v.name)
 	}
 	p("\n|--:|--:|")
-	for range zstdLevels {
+	for range zstdVariants {
 		p("--:|--:|--:|")
 	}
 	p("\n")
 	for _, n := range cartSizes {
 		var raw int
 		var cells []string
-		for _, l := range zstdLevels {
+		for _, v := range zstdVariants {
 			for _, z := range res.Zstd {
-				if z.Level == l.String() && z.Items == n {
+				if z.Variant == v.name && z.Items == n {
 					raw = z.Raw
 					cells = append(cells, fmt.Sprintf("%d (%.0f %%)", z.Packed, 100*float64(z.Packed)/float64(z.Raw)),
 						fmtUsec(z.CompressNs), fmtUsec(z.DecompressNs))
 				}
 			}
 		}
-		p("| %d | %d | %s |\n", n, raw, strings.Join(cells, " | "))
+		size := strconv.Itoa(raw)
+		if raw < codec.DefaultCompressionThreshold {
+			size += " (stored as is)"
+		}
+		p("| %d | %s | %s |\n", n, size, strings.Join(cells, " | "))
 	}
 	p("\n")
 	return b.String()
-}
-
-// levelName is the name of the zstd constant for l.
-func levelName(l zstd.EncoderLevel) string {
-	switch l {
-	case zstd.SpeedFastest:
-		return "SpeedFastest"
-	case zstd.SpeedDefault:
-		return "SpeedDefault"
-	case zstd.SpeedBetterCompression:
-		return "SpeedBetterCompression"
-	case zstd.SpeedBestCompression:
-		return "SpeedBestCompression"
-	}
-	return l.String()
 }
 
 func orDash(s string) string {
@@ -300,6 +317,33 @@ func orDash(s string) string {
 }
 
 func sortedKeys(m map[string]float64) []string { return slices.Sorted(maps.Keys(m)) }
+
+// usageByTarget returns the rows of us grouped by target, targets and
+// the rows of each in their first order.
+func usageByTarget(us []usageRow) []usageRow {
+	var order []string
+	by := map[string][]usageRow{}
+	for _, u := range us {
+		if by[u.Target] == nil {
+			order = append(order, u.Target)
+		}
+		by[u.Target] = append(by[u.Target], u)
+	}
+	var out []usageRow
+	for _, t := range order {
+		out = append(out, by[t]...)
+	}
+	return out
+}
+
+// cborSize is the size of an n-line cart in CBOR, as the session stores it.
+func cborSize(n int) int {
+	b, err := codec.CBOR{}.Marshal(newCart(n))
+	if err != nil {
+		panic(err)
+	}
+	return len(b)
+}
 
 // jsonSize is the size of the JSON of an n-line cart.
 func jsonSize(n int) int {
@@ -315,12 +359,12 @@ func jsonSize(n int) int {
 // a PNG of the expected size.
 func TestRenderSectionAndChart(t *testing.T) {
 	res := &publishResults{Settings: settings{Rounds: 3, InRounds: 3, LoadRounds: 3, Clients: 4, Requests: 100, Benchtime: "1ms", AddEveryNth: addEvery}}
-	redisTargets := []string{tSessionkit, tSessionkitFO, tSCS, tGorilla}
+	redisTargets := []string{tSessionkit, tSessionkitFO, tSessionkitNC, tSCS, tGorilla}
 	for i, name := range append([]string{tBare}, redisTargets...) {
 		res.Load = append(res.Load, loadRow{Target: name, RPS: float64(1000 * (i + 1)), Rounds: []float64{1, 2, 3}})
 	}
 	for _, wl := range cartWorkloads {
-		for i, name := range []string{tBare, tSessionkitMem, tSCSMem, tSessionkit, tSessionkitFO, tSCS, tGorilla} {
+		for i, name := range []string{tBare, tSessionkitMem, tSCSMem, tSessionkit, tSessionkitFO, tSessionkitNC, tSCS, tGorilla} {
 			store := map[string]string{tBare: "none", tSessionkitMem: "memory", tSCSMem: "memory"}[name]
 			if store == "" {
 				store = "Redis"
@@ -333,15 +377,40 @@ func TestRenderSectionAndChart(t *testing.T) {
 		res.Stored = append(res.Stored, storedRow{name, storedBytes{Types: []string{"string"}, Value: 500, Memory: 600}})
 	}
 	res.Serializers = []serRow{{Name: "encoding/json", EncodeNs: 1000, Size: 100}}
-	for _, l := range zstdLevels {
+	for _, name := range []string{tSessionkit, tSessionkitFO, tSessionkitNC} {
+		res.Usage = append(res.Usage, usageRow{name, wUntouched, redisUsage{}},
+			usageRow{name, wLogin, redisUsage{Sent: map[string]float64{"hmget": 1, "evalsha": 1}}})
+	}
+	for _, v := range zstdVariants {
 		for _, n := range cartSizes {
-			res.Zstd = append(res.Zstd, zstdRow{Level: l.String(), Items: n, Raw: 100 * n, Packed: 50 * n})
+			res.Zstd = append(res.Zstd, zstdRow{Variant: v.name, Items: n, Raw: 100 * n, Packed: 50 * n})
 		}
 	}
 	sec := renderSection(res, "chart.png")
+	// One row per target of the issue, each with a verdict.
+	if n := strings.Count(sec, " | met |") + strings.Count(sec, " | **missed** |") + strings.Count(sec, " | not measured |"); n != len(evaluateGoals(res)) || n < 14 {
+		t.Errorf("%d target rows with a verdict, want %d (at least 14)", n, len(evaluateGoals(res)))
+	}
+	if c := strings.Count(sec, "(stored as is)"); c != 3 {
+		t.Errorf("%d zstd rows below the threshold, want 3 (payloads of 100, 300 and 500 bytes)", c)
+	}
 	for _, name := range redisTargets {
-		if c := strings.Count(sec, "| "+name+" |"); c != 4 {
-			t.Errorf("%s appears in %d table rows, want 4 (load, in-process, commands, bytes)", name, c)
+		// Load, in-process, commands (three requests for this library),
+		// bytes.
+		want := 4
+		if isSessionkit(name) {
+			want = 6
+		}
+		if c := strings.Count(sec, "| "+name+" |"); c != want {
+			t.Errorf("%s appears in %d table rows, want %d", name, c, want)
+		}
+	}
+	// Every library on Redis has its bars in both panels of the chart.
+	loadNames, _ := loadBars(res)
+	overNames, _, _ := overheadBars(res)
+	for _, name := range redisTargets {
+		if !slices.Contains(loadNames, name) || !slices.Contains(overNames, name+" (Redis)") {
+			t.Errorf("%s missing from the chart: %q, %q", name, loadNames, overNames)
 		}
 	}
 	if !strings.Contains(sec, "![") || !strings.Contains(sec, "-publish") {

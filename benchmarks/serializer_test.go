@@ -370,48 +370,133 @@ func TestSerializersHostileInput(t *testing.T) {
 	}
 }
 
-// zstdLevels are the encoder levels measured.
-var zstdLevels = []zstd.EncoderLevel{zstd.SpeedFastest, zstd.SpeedDefault, zstd.SpeedBetterCompression}
+// A zstdVariant is an encoder configuration measured on the cart payload.
+type zstdVariant struct {
+	name string
+	opts []zstd.EOption
+}
 
-// cartSizes are the cart lengths of the compression measurements: they
-// span the JSON sizes around a compression threshold.
+// zstdVariants are the encoder configurations measured, the codec's first:
+// its fastest level without entropy coding of literals (codec/pipeline.go),
+// then the fastest and the default level with it.
+var zstdVariants = []zstdVariant{
+	{"SpeedFastest, no entropy (codec)", []zstd.EOption{zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithNoEntropyCompression(true)}},
+	{"SpeedFastest", []zstd.EOption{zstd.WithEncoderLevel(zstd.SpeedFastest)}},
+	{"SpeedDefault", []zstd.EOption{zstd.WithEncoderLevel(zstd.SpeedDefault)}},
+}
+
+// cartSizes are the cart lengths of the compression measurements: their
+// payloads span the codec's compression threshold.
 var cartSizes = []int{1, 3, 5, 10, 20}
 
-// newZstd returns an encoder with the codec package's framing options (no
-// checksum, single segment) at level, with entropy coding of literals, and
-// a decoder. (The codec package also turns off entropy coding of literals:
-// see BenchmarkCartCompression in codec/cart_bench_test.go.)
-func newZstd(level zstd.EncoderLevel) (*zstd.Encoder, *zstd.Decoder, error) {
-	enc, err := zstd.NewWriter(nil,
-		zstd.WithEncoderLevel(level),
+// newZstd returns an encoder of variant v with the codec's framing options
+// (no checksum, single segment), and a decoder with the codec's limits.
+func newZstd(v zstdVariant) (*zstd.Encoder, *zstd.Decoder, error) {
+	opts := append([]zstd.EOption{
 		zstd.WithEncoderConcurrency(1),
 		zstd.WithEncoderCRC(false),
 		zstd.WithSingleSegment(true),
-	)
+	}, v.opts...)
+	enc, err := zstd.NewWriter(nil, opts...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("zstd encoder: %w", err)
+		return nil, nil, fmt.Errorf("zstd encoder %s: %w", v.name, err)
 	}
-	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderLowmem(true))
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderLowmem(true),
+		zstd.WithDecoderMaxMemory(codec.DefaultMaxSize), zstd.WithDecodeAllCapLimit(true))
 	if err != nil {
 		return nil, nil, fmt.Errorf("zstd decoder: %w", err)
 	}
 	return enc, dec, nil
 }
 
+// cartData is the session the middleware stores for a cart of n lines:
+// its metadata and the cart serialized with the codec's default
+// serializer (CBOR).
+func cartData(n int) (*codec.Data, error) {
+	raw, err := codec.CBOR{}.Marshal(newCart(n))
+	if err != nil {
+		return nil, err
+	}
+	created := time.Unix(1767225600, 0)
+	return &codec.Data{
+		Created:     created,
+		Deadline:    created.Add(24 * time.Hour),
+		IdleTimeout: 2 * time.Hour,
+		Values:      map[string][]byte{"cart": raw},
+	}, nil
+}
+
+// blobContent returns what a blob of a pipeline without keyring holds
+// between its header and its checksum: the payload, compressed or not.
+func blobContent(p *codec.Pipeline, d *codec.Data) ([]byte, error) {
+	blob, err := p.Encode(d, nil)
+	if err != nil {
+		return nil, err
+	}
+	return blob[4+len(p.Serializer().Name()) : len(blob)-4], nil
+}
+
+// cartPayload returns the payload the codec compresses for a cart of n
+// lines (the envelope: metadata and CBOR values).
+func cartPayload(n int) ([]byte, error) {
+	d, err := cartData(n)
+	if err != nil {
+		return nil, err
+	}
+	p, err := codec.New(codec.WithoutCompression())
+	if err != nil {
+		return nil, err
+	}
+	return blobContent(p, d)
+}
+
+// TestZstdVariantIsTheCodecs checks that the first variant compresses the
+// cart payload to the very bytes the codec stores, so that the published
+// table measures the codec's configuration.
+func TestZstdVariantIsTheCodecs(t *testing.T) {
+	p, err := codec.New(codec.WithCompression(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, _, err := newZstd(zstdVariants[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{10, cartMax} {
+		d, err := cartData(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored, err := blobContent(p, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		payload, err := cartPayload(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if z := enc.EncodeAll(payload, nil); !bytes.Equal(z, stored) {
+			t.Errorf("%d lines: %s gives %d bytes, the codec stores %d other bytes", n, zstdVariants[0].name, len(z), len(stored))
+		}
+	}
+}
+
 // zstdBench returns the compression and decompression benchmarks of the
-// JSON of an n-line cart at level, and the JSON and compressed sizes.
-func zstdBench(level zstd.EncoderLevel, n int) (compress, decompress func(*testing.B), raw, packed int, err error) {
-	enc, dec, err := newZstd(level)
+// payload of an n-line cart session with variant v, and the payload's and
+// the compressed sizes.
+func zstdBench(v zstdVariant, n int) (compress, decompress func(*testing.B), raw, packed int, err error) {
+	enc, dec, err := newZstd(v)
 	if err != nil {
 		return nil, nil, 0, 0, err
 	}
-	src, err := json.Marshal(newCart(n))
+	src, err := cartPayload(n)
 	if err != nil {
 		return nil, nil, 0, 0, err
 	}
 	z := enc.EncodeAll(src, nil)
 	compress = func(b *testing.B) {
 		b.ReportAllocs()
+		defer reportCPU(b)()
 		buf := make([]byte, 0, 2*len(src))
 		for b.Loop() {
 			buf = enc.EncodeAll(src, buf[:0])
@@ -419,6 +504,7 @@ func zstdBench(level zstd.EncoderLevel, n int) (compress, decompress func(*testi
 	}
 	decompress = func(b *testing.B) {
 		b.ReportAllocs()
+		defer reportCPU(b)()
 		buf := make([]byte, 0, 2*len(src))
 		for b.Loop() {
 			var err error
@@ -430,18 +516,19 @@ func zstdBench(level zstd.EncoderLevel, n int) (compress, decompress func(*testi
 	return compress, decompress, len(src), len(z), nil
 }
 
-// BenchmarkZstd compresses and decompresses the JSON of carts of several
-// lengths at each level; B/blob is the compressed size, B/raw the JSON's.
+// BenchmarkZstd compresses and decompresses the payload of cart sessions
+// of several lengths (CBOR values) with each encoder configuration; B/blob
+// is the compressed size, B/raw the payload's.
 //
 //	go test -run '^$' -bench Zstd -benchmem -count 6 .
 func BenchmarkZstd(b *testing.B) {
-	for _, level := range zstdLevels {
+	for _, v := range zstdVariants {
 		for _, n := range cartSizes {
-			c, d, raw, packed, err := zstdBench(level, n)
+			c, d, raw, packed, err := zstdBench(v, n)
 			if err != nil {
 				b.Fatal(err)
 			}
-			name := fmt.Sprintf("%s/items=%d", level, n)
+			name := fmt.Sprintf("%s/items=%d", benchName(v.name), n)
 			for _, op := range []struct {
 				name string
 				f    func(*testing.B)

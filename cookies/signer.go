@@ -1,12 +1,15 @@
 package cookies
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"hash"
 	"math"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gorilla/securecookie"
@@ -33,7 +36,7 @@ const (
 	MaxClockSkew = time.Minute
 )
 
-// Signer signs session IDs for a cookie and verifies them, using
+// Signer signs session IDs for a cookie and verifies them in the format of
 // github.com/gorilla/securecookie with HMAC-SHA256. A signed value is
 // URL-safe base64 of "timestamp|base64(id)|mac", where the MAC covers the
 // cookie name, the timestamp (seconds) and the ID. The ID is authenticated,
@@ -41,13 +44,57 @@ const (
 // signed. Values are the raw ID bytes (securecookie's NopEncoder); no gob or
 // JSON decoding ever runs on cookie input.
 //
+// Sign uses securecookie itself. Verify checks the same format without it:
+// securecookie builds a new HMAC for every value it decodes, while Verify
+// reuses HMAC states from a pool per key and allocates nothing but the ID
+// it returns. Values securecookie signs with the same key and settings
+// verify, and the reverse.
+//
 // A Signer is immutable and safe for concurrent use.
 type Signer struct {
-	// codecs[i] enforces the age limits with key i; untimed[i] has the same
-	// key and no age limits, and is consulted only to tell an expired
-	// value from a tampered one.
-	codecs  []*securecookie.SecureCookie
-	untimed []*securecookie.SecureCookie
+	// signer signs with the newest key.
+	signer *securecookie.SecureCookie
+	// keys verify, newest first.
+	keys []*macKey
+	// maxAge is the oldest signing timestamp accepted, in seconds; 0 means
+	// no limit. skew is MaxClockSkew in seconds.
+	maxAge, skew int64
+}
+
+// macKey is one verification key and a pool of HMAC states keyed with it.
+type macKey struct {
+	pool sync.Pool // of *macState
+}
+
+// macState is an HMAC-SHA256 keyed with one key, and scratch space for
+// the MAC input and output, reused from one Verify to the next.
+type macState struct {
+	h   hash.Hash
+	msg []byte
+	sum []byte
+}
+
+func newMACKey(key []byte) *macKey {
+	k := &macKey{}
+	k.pool.New = func() any {
+		return &macState{h: hmac.New(sha256.New, key), sum: make([]byte, 0, sha256.Size)}
+	}
+	return k
+}
+
+// verify reports in constant time whether mac is the MAC of
+// name|signed under the key.
+func (k *macKey) verify(name string, signed, mac []byte) bool {
+	st := k.pool.Get().(*macState)
+	st.msg = append(append(append(st.msg[:0], name...), '|'), signed...)
+	st.h.Reset()
+	st.h.Write(st.msg)
+	st.sum = st.h.Sum(st.sum[:0])
+	ok := hmac.Equal(st.sum, mac)
+	if cap(st.msg) <= 2*MaxValueLen {
+		k.pool.Put(st)
+	}
+	return ok
 }
 
 // NewSigner returns a Signer that signs with hashKeys[0] and accepts values
@@ -85,17 +132,20 @@ func NewSigner(hashKeys [][]byte, maxAge time.Duration) (*Signer, error) {
 	skew := int(MaxClockSkew / time.Second)
 
 	s := &Signer{
-		codecs:  make([]*securecookie.SecureCookie, len(hashKeys)),
-		untimed: make([]*securecookie.SecureCookie, len(hashKeys)),
+		keys:   make([]*macKey, len(hashKeys)),
+		maxAge: int64(secs),
+		skew:   int64(skew),
 	}
 	for i, k := range hashKeys {
 		k = append([]byte(nil), k...)
-		s.codecs[i] = newCodec(k).MaxAge(secs).
-			// securecookie rejects a value whose age is below MinAge. A
-			// negative minimum age therefore rejects timestamps more than
-			// that many seconds in the future.
-			MinAge(-skew)
-		s.untimed[i] = newCodec(k).MaxAge(0).MinAge(0)
+		s.keys[i] = newMACKey(k)
+		if i == 0 {
+			s.signer = newCodec(k).MaxAge(secs).
+				// securecookie rejects a value whose age is below
+				// MinAge. A negative minimum age therefore rejects
+				// timestamps more than that many seconds in the future.
+				MinAge(-skew)
+		}
 	}
 	return s, nil
 }
@@ -132,7 +182,7 @@ func (s *Signer) Sign(name, id string) (string, error) {
 	if strings.IndexByte(name, '|') >= 0 {
 		return "", fmt.Errorf("cookies: %w", errNamePipe)
 	}
-	v, err := s.codecs[0].Encode(name, []byte(id))
+	v, err := s.signer.Encode(name, []byte(id))
 	if err != nil {
 		return "", fmt.Errorf("cookies: signing session ID: %w", err)
 	}
@@ -146,33 +196,41 @@ func (s *Signer) Sign(name, id string) (string, error) {
 //
 // The structure is checked before any MAC is computed, so garbage costs no
 // HMAC work; a well-formed value costs one HMAC per key tried, newest key
-// first.
+// first, compared in constant time. The age limits are checked only on a
+// value whose MAC verifies.
 func (s *Signer) Verify(name, value string) (id string, err error) {
 	if strings.IndexByte(name, '|') >= 0 {
 		return "", &Error{Reason: ErrMalformed, Err: errNamePipe}
 	}
-	if err := checkFormat(value); err != nil {
+	// Checked here, outside the frame that holds the decoding buffers:
+	// setting them up costs more than refusing most garbage.
+	if err := checkLength(value); err != nil {
 		return "", &Error{Reason: ErrMalformed, Err: err}
 	}
-	var b []byte // escapes: securecookie takes it as an interface
-	for i, c := range s.codecs {
-		err := c.Decode(name, value, &b)
-		if err == nil {
-			if len(b) == 0 {
-				return "", &Error{Reason: ErrMalformed, Err: errEmptyID}
-			}
-			return string(b), nil
-		}
-		if errors.Is(err, securecookie.ErrMacInvalid) {
+	return s.verify(name, value)
+}
+
+// verify is Verify of a value of a possible length.
+func (s *Signer) verify(name, value string) (string, error) {
+	var buf, idBuf [MaxValueLen / 4 * 3]byte
+	v, err := parseValue(buf[:], idBuf[:], value)
+	if err != nil {
+		return "", &Error{Reason: ErrMalformed, Err: err}
+	}
+	for _, k := range s.keys {
+		if !k.verify(name, v.signed, v.mac) {
 			continue // not this key; try the next
 		}
-		// The value failed for a reason other than its MAC. Call it expired
-		// only if it verifies under this key once the age limits are lifted,
-		// which proves the MAC is genuine.
-		if s.untimed[i].Decode(name, value, &b) == nil {
-			return "", &Error{Reason: ErrExpired, Err: err}
+		now := time.Now().Unix()
+		switch {
+		case v.timestamp > now+s.skew:
+			return "", &Error{Reason: ErrExpired, Err: errTooNew}
+		case s.maxAge != 0 && v.timestamp < now-s.maxAge:
+			return "", &Error{Reason: ErrExpired, Err: errTooOld}
+		case len(v.id) == 0:
+			return "", &Error{Reason: ErrMalformed, Err: errEmptyID}
 		}
-		return "", &Error{Reason: ErrMalformed, Err: err}
+		return string(v.id), nil
 	}
 	return "", &Error{Reason: ErrTampered, Err: securecookie.ErrMacInvalid}
 }
@@ -187,12 +245,12 @@ var (
 	errInner     = errors.New("signed value is not padded URL-safe base64")
 	errEmptyID   = errors.New("empty session ID")
 	errNamePipe  = errors.New(`cookie name contains "|"`)
+	errTooNew    = fmt.Errorf("signed more than %v in the future", MaxClockSkew)
+	errTooOld    = errors.New("signed longer ago than the maximum age")
 )
 
-// checkFormat reports whether value has the structure of a value produced by
-// Sign, without touching any key. It decodes into a stack buffer and does
-// not allocate.
-func checkFormat(value string) error {
+// checkLength refuses values whose length no value produced by Sign has.
+func checkLength(value string) error {
 	switch {
 	case value == "":
 		return errEmpty
@@ -201,42 +259,64 @@ func checkFormat(value string) error {
 	case len(value)%4 != 0:
 		return errBase64
 	}
-	var buf [MaxValueLen / 4 * 3]byte
-	n, ok := decodeBase64(buf[:], value)
+	return nil
+}
+
+// signedValue is a value of the form Sign produces, decoded: the bytes the
+// MAC covers after the name, the MAC, the signing timestamp and the ID.
+type signedValue struct {
+	signed, mac []byte
+	timestamp   int64
+	id          []byte
+}
+
+// parseValue checks that value has the structure of a value produced by
+// Sign, without touching any key, and decodes it into buf and the ID into
+// idBuf, which must each hold MaxValueLen/4*3 bytes. It does not allocate.
+func parseValue(buf, idBuf []byte, value string) (signedValue, error) {
+	if err := checkLength(value); err != nil {
+		return signedValue{}, err
+	}
+	n, ok := decodeBase64(buf, value)
 	if !ok {
-		return errBase64
+		return signedValue{}, errBase64
 	}
 	b := buf[:n]
 
 	// timestamp
 	i := indexByte(b, '|')
 	if i < 0 {
-		return errFields
+		return signedValue{}, errFields
 	}
 	if i == 0 || i > 18 || !allDigits(b[:i]) {
-		return errTimestamp
+		return signedValue{}, errTimestamp
 	}
-	b = b[i+1:]
+	var ts int64
+	for _, c := range b[:i] {
+		ts = ts*10 + int64(c-'0')
+	}
+	rest := b[i+1:]
 
 	// base64(id)
-	i = indexByte(b, '|')
+	i = indexByte(rest, '|')
 	if i < 0 {
-		return errFields
+		return signedValue{}, errFields
 	}
-	inner := b[:i]
+	inner := rest[:i]
 	if len(inner) == 0 || len(inner)%4 != 0 {
-		return errInner
+		return signedValue{}, errInner
 	}
-	var ibuf [MaxValueLen / 4 * 3]byte
-	if _, ok := decodeBase64Bytes(ibuf[:], inner); !ok {
-		return errInner
+	m, ok := decodeBase64Bytes(idBuf, inner)
+	if !ok {
+		return signedValue{}, errInner
 	}
 
 	// mac: the rest, raw bytes that may themselves contain '|'.
-	if len(b)-i-1 != sha256.Size {
-		return errMACLen
+	mac := rest[i+1:]
+	if len(mac) != sha256.Size {
+		return signedValue{}, errMACLen
 	}
-	return nil
+	return signedValue{signed: b[:len(b)-len(mac)-1], mac: mac, timestamp: ts, id: idBuf[:m]}, nil
 }
 
 func indexByte(b []byte, c byte) int {

@@ -1,0 +1,5 @@
+//go:build !race
+
+package cookies_test
+
+const raceEnabled = false
