@@ -210,10 +210,31 @@ func (s *Signer) Verify(name, value string) (id string, err error) {
 	return s.verify(name, value)
 }
 
+// smallValueLen bounds the values that verify decodes in small buffers:
+// a session cookie's value is about 180 bytes, and zeroing buffers sized
+// for MaxValueLen costs more than the rest of the parsing.
+const smallValueLen = 512
+
 // verify is Verify of a value of a possible length.
 func (s *Signer) verify(name, value string) (string, error) {
+	if len(value) <= smallValueLen {
+		var buf, idBuf [smallValueLen / 4 * 3]byte
+		return s.verifyIn(buf[:], idBuf[:], name, value)
+	}
+	return s.verifyLarge(name, value)
+}
+
+// verifyLarge is verify of a value longer than smallValueLen, with buffers
+// in a frame of its own.
+func (s *Signer) verifyLarge(name, value string) (string, error) {
 	var buf, idBuf [MaxValueLen / 4 * 3]byte
-	v, err := parseValue(buf[:], idBuf[:], value)
+	return s.verifyIn(buf[:], idBuf[:], name, value)
+}
+
+// verifyIn is verify with the decoding buffers buf and idBuf, each at
+// least len(value)/4*3 bytes.
+func (s *Signer) verifyIn(buf, idBuf []byte, name, value string) (string, error) {
+	v, err := parseValue(buf, idBuf, value)
 	if err != nil {
 		return "", &Error{Reason: ErrMalformed, Err: err}
 	}

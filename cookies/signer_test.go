@@ -77,6 +77,27 @@ func TestSignVerifyRoundTrip(t *testing.T) {
 	}
 }
 
+// Values of every length around the size where Verify switches to larger
+// decoding buffers verify, and so do their tampered forms' refusals.
+func TestVerifyAroundBufferSizes(t *testing.T) {
+	s := mustSigner(t, time.Hour, keyA)
+	seen := map[bool]bool{}
+	for n := 250; n <= 450; n++ {
+		id := strings.Repeat("q", n)
+		v := mustSign(t, s, "session", id)
+		seen[len(v) <= 512] = true
+		if got, err := s.Verify("session", v); err != nil || got != id {
+			t.Fatalf("Verify(Sign(%d bytes)), value of %d bytes = %d bytes, %v", n, len(v), len(got), err)
+		}
+		if _, err := s.Verify("other", v); !errors.Is(err, cookies.ErrTampered) {
+			t.Fatalf("Verify under another name, value of %d bytes: err = %v, want ErrTampered", len(v), err)
+		}
+	}
+	if !seen[true] || !seen[false] {
+		t.Fatalf("values covered only one side of 512 bytes: %v", seen)
+	}
+}
+
 // The wire format is securecookie's: a plain securecookie codec with the
 // same key reads what Signer writes, and forge (used by the expiry tests)
 // writes what Signer reads.
