@@ -11,6 +11,7 @@ import (
 
 	"github.com/sessionkit/session"
 	"github.com/sessionkit/session/backends/memstore"
+	"github.com/sessionkit/session/internal/cputime"
 )
 
 // The benchmarks below drive handler.ServeHTTP directly with a recorder and
@@ -150,7 +151,7 @@ func expectedBody(b *testing.B, name string, req *http.Request) string {
 }
 
 func runRequests(b *testing.B, h http.Handler, req *http.Request) {
-	loopCPU(b, func() { h.ServeHTTP(httptest.NewRecorder(), req) })
+	cputime.Loop(b, func() { h.ServeHTTP(httptest.NewRecorder(), req) })
 }
 
 // BenchmarkBare is the workload without the middleware: the baseline.

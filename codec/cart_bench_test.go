@@ -8,6 +8,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/sessionkit/session/codec"
+	"github.com/sessionkit/session/internal/cputime"
 )
 
 // cartSession returns a session as the middleware stores it for the cart
@@ -53,7 +54,7 @@ func BenchmarkCartPipeline(b *testing.B) {
 		}
 		b.Run(fmt.Sprintf("items=%d/Load", n), func(b *testing.B) {
 			scratch := make([]byte, len(blob))
-			loopCPU(b, func() {
+			cputime.Loop(b, func() {
 				copy(scratch, blob) // Decode takes ownership
 				got, err := p.Decode(scratch, aad)
 				if err != nil {
@@ -68,7 +69,7 @@ func BenchmarkCartPipeline(b *testing.B) {
 		})
 		b.Run(fmt.Sprintf("items=%d/Save", n), func(b *testing.B) {
 			c := goldenCartOf(n)
-			loopCPU(b, func() {
+			cputime.Loop(b, func() {
 				raw, err := p.Serializer().Marshal(c)
 				if err != nil {
 					b.Fatal(err)
@@ -133,13 +134,13 @@ func BenchmarkCartCompression(b *testing.B) {
 				name := fmt.Sprintf("%s/items=%d/%s", ser.Name(), n, v.name)
 				b.Run(name+"/Compress", func(b *testing.B) {
 					buf := make([]byte, 0, 2*len(env))
-					loopCPU(b, func() { buf = enc.EncodeAll(env, buf[:0]) })
+					cputime.Loop(b, func() { buf = enc.EncodeAll(env, buf[:0]) })
 					b.ReportMetric(float64(len(env)), "B/raw")
 					b.ReportMetric(float64(len(z)), "B/zstd")
 				})
 				b.Run(name+"/Decompress", func(b *testing.B) {
 					buf := make([]byte, 0, len(env))
-					loopCPU(b, func() {
+					cputime.Loop(b, func() {
 						if buf, err = dec.DecodeAll(z, buf[:0]); err != nil {
 							b.Fatal(err)
 						}

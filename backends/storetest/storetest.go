@@ -18,8 +18,8 @@
 // ownership, binary data and odd keys, context cancellation, operation names
 // in errors, and many goroutines racing on one record. Tests of the optional
 // capabilities (backends.UserIndex, UserLimiter, Renewer, Iterator, Counter,
-// Pinger) run when the store implements them; the suite logs which ones it
-// found. A store that implements UserLimiter must implement UserIndex.
+// Pinger, Importer) run when the store implements them; the suite logs which
+// ones it found. A store that implements UserLimiter must implement UserIndex.
 //
 // Requirements the suite places on a store beyond the interface documents:
 //
@@ -41,6 +41,8 @@
 //     deleted oldKey) is a conflict that changes nothing; a user
 //     index entry outlives the idle expiry its record had when it was added,
 //     as long as Touch keeps the record alive.
+//   - Import keeps rec.Expiry to the millisecond: Load returns it exactly
+//     when it is a whole number of milliseconds.
 //   - Save with an expiry in the past is a delete-if-version: it deletes the
 //     record when the stored version is the expected one (0: the key is
 //     missing, and nothing happens), and otherwise conflicts and changes
@@ -116,6 +118,7 @@ var capabilities = []capability{
 	{"Counter", is[backends.Counter]},
 	{"Pinger", is[backends.Pinger]},
 	{"UserLimiter", is[backends.UserLimiter]},
+	{"Importer", is[backends.Importer]},
 }
 
 // testCase is one subtest. needs names the optional capability it
