@@ -86,8 +86,12 @@ func (s *Store) Load(ctx context.Context, key string) (backends.Record, bool, er
 	if s.usePrimary() {
 		var rec backends.Record
 		var found bool
-		gen := s.copies.generation()
+		var gen uint64
 		fo, err := s.onPrimary(ctx, func(c context.Context) error {
+			// Taken after the key's pending entry was replayed (which
+			// drops the copy): a drop after this point means the read
+			// below may be stale.
+			gen = s.copies.generation()
 			var e error
 			rec, found, e = s.primary.Load(c, key)
 			return e
@@ -144,13 +148,13 @@ func (s *Store) SaveChanges(ctx context.Context, key string, blob []byte, expiry
 	if err := s.begin(ctx, "save"); err != nil {
 		return 0, err
 	}
-	gen := s.copies.generation()
 	if s.usePrimary() {
-		var v uint64
+		var v, gen uint64
 		fo, err := s.onPrimary(ctx, func(c context.Context) error {
 			if expected&FallbackVersion != 0 {
 				return opError("save", backends.ErrConflict)
 			}
+			gen = s.copies.generation() // after the key's replay, as in Load
 			var e error
 			v, e = s.primary.Save(c, key, blob, expiry, expected)
 			return e
@@ -397,13 +401,14 @@ func (s *Store) RenewChanges(ctx context.Context, oldKey string, oldVersion uint
 	if oldKey == newKey {
 		return opError("renew", fmt.Errorf("%w: old and new key are the same", backends.ErrConflict))
 	}
-	gen := s.copies.generation()
 	if s.usePrimary() {
 		sent := false
+		var gen uint64
 		fo, err := s.onPrimary(ctx, func(c context.Context) error {
 			if oldVersion&FallbackVersion != 0 {
 				return opError("renew", backends.ErrConflict)
 			}
+			gen = s.copies.generation() // after the keys' replay, as in Load
 			sent = true
 			return changeset.Renew(c, s.primary, oldKey, oldVersion, newKey, blob, expiry, userID, deadline)
 		}, oldKey, newKey)
