@@ -210,3 +210,50 @@ func TestCopyPutByLoadThatReplaysTheKey(t *testing.T) {
 		t.Errorf("Load(k) in the next outage: %v, found %v, stale %v; want the copy of its last healthy read, stale", m, found, stale)
 	}
 }
+
+// TestCopyKeptByConflictOfAFallbackVersion: a request that loaded a
+// session from the fallback writes it back after recovery, when its
+// pending entry is replayed first: the fallback's version conflicts before
+// the primary is asked, and the caller reloads. The copy that the replay
+// put is not dropped by that conflict: when the reload finds the primary
+// down again, it is served (stale) rather than an empty session.
+func TestCopyKeptByConflictOfAFallbackVersion(t *testing.T) {
+	p := newFaultStore(t)
+	// One session a second: the writes below come before the background
+	// replay and replay their key first (were the replay first, the copy
+	// would be there all the same).
+	s := newTestStore(t, p, WithFailureThreshold(1), WithReplayRate(1))
+	rp := &copyingReplayer{}
+	ctx := t.Context()
+	exp := time.Now().Add(time.Hour)
+
+	trip(t, s, p)
+	fields := map[string]string{"user": "alice", "a": "1"}
+	saved := saveCS(t, s, rp, "saved", 0, puts("user", "alice", "a", "1"), fields)
+	renewed := saveCS(t, s, rp, "renewed", 0, puts("user", "alice", "a", "1"), fields)
+	p.mode.Store(faultOK)
+	waitFor(t, 5*time.Second, "the circuit to close", func() bool { return s.State() != StateOpen })
+
+	// Versions of the fallback's copies, loaded during the outage.
+	_, err := s.SaveChanges(ctx, "saved", formatFields(map[string]string{"user": "alice", "a": "1", "b": "2"}), exp, saved,
+		changeset.Write{Set: puts("b", "2"), Replayer: rp})
+	if !backends.IsConflict(err) {
+		t.Fatalf("SaveChanges with a version of the fallback after recovery: %v, want a conflict", err)
+	}
+	err = s.RenewChanges(ctx, "renewed", renewed, "renewed2", formatFields(fields), exp, "alice", exp,
+		changeset.Write{Set: puts(), Replayer: rp})
+	if !backends.IsConflict(err) {
+		t.Fatalf("RenewChanges with a version of the fallback after recovery: %v, want a conflict", err)
+	}
+	if err := s.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	trip(t, s, p)
+	for _, k := range []string{"saved", "renewed"} {
+		m, found, stale := loadDegraded(t, s, k)
+		if !found || !stale || m["user"] != "alice" || m["a"] != "1" {
+			t.Errorf("Load(%s) in the next outage: %v, found %v, stale %v; want the copy of its replay, stale", k, m, found, stale)
+		}
+	}
+}
