@@ -86,8 +86,12 @@ func (s *Store) Load(ctx context.Context, key string) (backends.Record, bool, er
 	if s.usePrimary() {
 		var rec backends.Record
 		var found bool
-		gen := s.copies.generation()
+		var gen uint64
 		fo, err := s.onPrimary(ctx, func(c context.Context) error {
+			// Taken after the key's pending entry was replayed (which
+			// drops the copy): a drop after this point means the read
+			// below may be stale.
+			gen = s.copies.generation()
 			var e error
 			rec, found, e = s.primary.Load(c, key)
 			return e
@@ -144,23 +148,30 @@ func (s *Store) SaveChanges(ctx context.Context, key string, blob []byte, expiry
 	if err := s.begin(ctx, "save"); err != nil {
 		return 0, err
 	}
-	gen := s.copies.generation()
 	if s.usePrimary() {
-		var v uint64
+		var v, gen uint64
+		sent := false
 		fo, err := s.onPrimary(ctx, func(c context.Context) error {
 			if expected&FallbackVersion != 0 {
 				return opError("save", backends.ErrConflict)
 			}
+			gen = s.copies.generation() // after the key's replay, as in Load
+			sent = true
 			var e error
 			v, e = s.primary.Save(c, key, blob, expiry, expected)
 			return e
 		}, key)
 		if !fo {
-			if err == nil && v != 0 {
+			switch {
+			case err == nil && v != 0:
 				s.copies.put(key, backends.Record{Blob: blob, Version: v, Expiry: expiry}, gen)
-			} else {
+			case sent:
 				s.copies.drop(key)
 			}
+			// Otherwise the primary was not asked (a version of the
+			// fallback's copy, replayed since, conflicts here): the copy
+			// is as current as it was, and the caller's reload may need
+			// it if the primary fails again.
 			return v, err
 		}
 		// The primary failed: the save may still reach it later (a
@@ -397,13 +408,14 @@ func (s *Store) RenewChanges(ctx context.Context, oldKey string, oldVersion uint
 	if oldKey == newKey {
 		return opError("renew", fmt.Errorf("%w: old and new key are the same", backends.ErrConflict))
 	}
-	gen := s.copies.generation()
 	if s.usePrimary() {
 		sent := false
+		var gen uint64
 		fo, err := s.onPrimary(ctx, func(c context.Context) error {
 			if oldVersion&FallbackVersion != 0 {
 				return opError("renew", backends.ErrConflict)
 			}
+			gen = s.copies.generation() // after the keys' replay, as in Load
 			sent = true
 			return changeset.Renew(c, s.primary, oldKey, oldVersion, newKey, blob, expiry, userID, deadline)
 		}, oldKey, newKey)
@@ -421,7 +433,12 @@ func (s *Store) RenewChanges(ctx context.Context, oldKey string, oldVersion uint
 			}
 		}
 		if !fo {
-			s.copies.drop(oldKey)
+			// A renewal the primary was not asked for (a version of the
+			// fallback's copy conflicts before it is sent) leaves the
+			// copy as it is, as in SaveChanges.
+			if sent {
+				s.copies.drop(oldKey)
+			}
 			if err == nil {
 				s.copies.put(newKey, backends.Record{Blob: blob, Version: 1, Expiry: expiry}, gen)
 			}

@@ -113,10 +113,19 @@ func (s *Store) delete(ctx context.Context, key string) error {
 // resumes where it stopped, and applying a part twice is harmless. Callers
 // hold e.mu.
 func (s *Store) replay(ctx context.Context, e *entry) error {
-	// What the primary holds changes now: copies of before are stale.
-	s.copies.drop(e.key)
+	// The keys the session was renewed from are deleted: their copies go.
 	for _, o := range e.olds {
 		s.copies.drop(o.key)
+	}
+	// e's key is rewritten or deleted only while the entry holds a
+	// tombstone, a change set or a blob: its copy of before is stale then,
+	// and the change set's replay puts the record it writes. An entry
+	// left with a touch and user index changes (one whose change set an
+	// earlier replay applied before an outage cut it short, or one that
+	// only touched the session) leaves the record as it is: its copy, the
+	// session as this process last knew it, stays for the next outage.
+	if e.tomb || e.cs != nil || e.blob != nil {
+		s.copies.drop(e.key)
 	}
 	gen := s.copies.generation()
 	if err := s.applyTombstones(ctx, e); err != nil {
@@ -194,8 +203,14 @@ func (s *Store) replay(ctx context.Context, e *entry) error {
 	}
 	clear(e.users)
 	if !e.touch.IsZero() {
-		if err := s.extend(ctx, e.key, e.touch); failed(ctx, err) {
+		found, err := s.extend(ctx, e.key, e.touch)
+		if failed(ctx, err) {
 			return err
+		}
+		if err == nil && !found {
+			// Gone on the primary (deleted elsewhere, or expired): so is
+			// what this process knew of it.
+			s.copies.drop(e.key)
 		}
 		e.touch = time.Time{}
 	}
@@ -212,14 +227,15 @@ func (s *Store) replay(ctx context.Context, e *entry) error {
 }
 
 // extend sets the primary record's expiry to exp if it is earlier: a touch
-// never shortens a session that another writer extended further.
-func (s *Store) extend(ctx context.Context, key string, exp time.Time) error {
+// never shortens a session that another writer extended further. It
+// reports whether the primary has a record of key.
+func (s *Store) extend(ctx context.Context, key string, exp time.Time) (found bool, err error) {
 	p := primaryView{s}
 	rec, found, err := p.Load(backends.WithFreshRead(ctx), key) // not a near copy: it may be behind
 	if err != nil || !found || !rec.Expiry.Before(exp) {
-		return err
+		return found, err
 	}
-	return p.Touch(ctx, key, exp)
+	return true, p.Touch(ctx, key, exp)
 }
 
 func (s *Store) giveUp(ctx context.Context, err error) {
